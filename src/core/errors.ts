@@ -1,0 +1,153 @@
+/**
+ * Every failure Tollgate reports is a TollgateError with a stable `code`.
+ * Callers branch on `code` (or `instanceof`), never on `message`.
+ */
+export const ErrorCodes = {
+  TOKEN_HEADER_MISSING: 'TOLLGATE_ERR_TOKEN_HEADER_MISSING',
+  TOKEN_MALFORMED: 'TOLLGATE_ERR_TOKEN_MALFORMED',
+  TOKEN_UNKNOWN: 'TOLLGATE_ERR_TOKEN_UNKNOWN',
+  TOKEN_CONSUMED: 'TOLLGATE_ERR_TOKEN_CONSUMED',
+  TOKEN_REVOKED: 'TOLLGATE_ERR_TOKEN_REVOKED',
+  TOKEN_EXPIRED: 'TOLLGATE_ERR_TOKEN_EXPIRED',
+  TOKEN_EXISTS: 'TOLLGATE_ERR_TOKEN_EXISTS',
+  TOKEN_IN_PROGRESS: 'TOLLGATE_ERR_TOKEN_IN_PROGRESS',
+  FINGERPRINT_MISMATCH: 'TOLLGATE_ERR_FINGERPRINT_MISMATCH',
+  VERSION_CONFLICT: 'TOLLGATE_ERR_VERSION_CONFLICT',
+  INVALID_TRANSITION: 'TOLLGATE_ERR_INVALID_TRANSITION',
+  STORE_UNAVAILABLE: 'TOLLGATE_ERR_STORE_UNAVAILABLE',
+  STORE_FAILURE: 'TOLLGATE_ERR_STORE_FAILURE',
+  LIMIT_EXCEEDED: 'TOLLGATE_ERR_LIMIT_EXCEEDED',
+  INVALID_PAYLOAD: 'TOLLGATE_ERR_INVALID_PAYLOAD',
+  INVALID_ARGUMENT: 'TOLLGATE_ERR_INVALID_ARGUMENT',
+  HANDLER_FAILED: 'TOLLGATE_ERR_HANDLER_FAILED',
+  DISPATCH_FAILED: 'TOLLGATE_ERR_DISPATCH_FAILED',
+  CONFIG_INVALID: 'TOLLGATE_ERR_CONFIG_INVALID',
+  CLOSED: 'TOLLGATE_ERR_CLOSED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class TollgateError extends Error {
+  readonly code: ErrorCode;
+  /** Extra structured facts about the failure (token id, limit, key...). Never payloads or secrets. */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** The signal carries no token, or one that cannot be a token id. */
+export class InvalidTokenError extends TollgateError {}
+/** The token does not exist (never minted, or consumed long ago and purged: indistinguishable by design). */
+export class UnknownTokenError extends TollgateError {
+  constructor(tokenId: string) {
+    super(ErrorCodes.TOKEN_UNKNOWN, `token ${tokenId} is unknown (never minted, or consumed and purged)`, {
+      tokenId,
+    });
+  }
+}
+/** The token was already consumed: the signal is a duplicate. */
+export class TokenConsumedError extends TollgateError {
+  constructor(tokenId: string) {
+    super(ErrorCodes.TOKEN_CONSUMED, `token ${tokenId} was already consumed`, { tokenId });
+  }
+}
+export class TokenRevokedError extends TollgateError {
+  constructor(tokenId: string) {
+    super(ErrorCodes.TOKEN_REVOKED, `token ${tokenId} was revoked`, { tokenId });
+  }
+}
+export class TokenExpiredError extends TollgateError {
+  constructor(tokenId: string) {
+    super(ErrorCodes.TOKEN_EXPIRED, `token ${tokenId} expired before it was used`, { tokenId });
+  }
+}
+export class TokenExistsError extends TollgateError {
+  constructor(tokenId: string, reason: string) {
+    super(ErrorCodes.TOKEN_EXISTS, `token ${tokenId} already exists: ${reason}`, { tokenId });
+  }
+}
+export class FingerprintMismatchError extends TollgateError {
+  constructor(tokenId: string) {
+    super(ErrorCodes.FINGERPRINT_MISMATCH, `token ${tokenId} is bound to a different payload`, { tokenId });
+  }
+}
+export class VersionConflictError extends TollgateError {
+  constructor(key: string, attempts: number) {
+    super(
+      ErrorCodes.VERSION_CONFLICT,
+      `state "${key}" kept changing under the handler (${attempts} attempts)`,
+      { key, attempts },
+    );
+  }
+}
+export class InvalidTransitionError extends TollgateError {
+  constructor(tokenId: string, from: string, to: string) {
+    super(ErrorCodes.INVALID_TRANSITION, `token ${tokenId} cannot move from ${from} to ${to}`, {
+      tokenId,
+      from,
+      to,
+    });
+  }
+}
+/** The store could not be reached or kept refusing (throttling, conflicts). Safe to retry later: nothing changed. */
+export class StoreUnavailableError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(ErrorCodes.STORE_UNAVAILABLE, message, details, options);
+  }
+}
+/** The store rejected the request for a reason retrying will not fix. */
+export class StoreFailureError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(ErrorCodes.STORE_FAILURE, message, details, options);
+  }
+}
+/** The request would exceed a store limit (item count or size); caught before anything is sent. */
+export class LimitExceededError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown>) {
+    super(ErrorCodes.LIMIT_EXCEEDED, message, details);
+  }
+}
+export class InvalidPayloadError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCodes.INVALID_PAYLOAD, message, details);
+  }
+}
+export class InvalidArgumentError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(ErrorCodes.INVALID_ARGUMENT, message, details);
+  }
+}
+/** The user's handler threw; the token is untouched. */
+export class HandlerFailedError extends TollgateError {
+  constructor(tokenId: string, cause: unknown) {
+    super(ErrorCodes.HANDLER_FAILED, `handler failed for token ${tokenId}: ${describe(cause)}`, { tokenId }, { cause });
+  }
+}
+export class DispatchFailedError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(ErrorCodes.DISPATCH_FAILED, message, details, options);
+  }
+}
+export class ConfigError extends TollgateError {
+  constructor(setting: string, problem: string) {
+    super(ErrorCodes.CONFIG_INVALID, `invalid setting ${setting}: ${problem}`, { setting });
+  }
+}
+export class ClosedError extends TollgateError {
+  constructor(what: string) {
+    super(ErrorCodes.CLOSED, `${what} is closed`, {});
+  }
+}
+
+export function isTollgateError(value: unknown): value is TollgateError {
+  return value instanceof TollgateError;
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}

@@ -1,0 +1,66 @@
+import { InvalidArgumentError } from './errors.js';
+import { fingerprint, type JsonValue } from './fingerprint.js';
+import { isConversationId, newConversationId, newTokenId } from './ids.js';
+import type { Destination, TokenRecord } from './token.js';
+
+export interface SignalSpec {
+  destination: Destination;
+  payload: JsonValue;
+  headers?: Record<string, string>;
+}
+
+export interface MintContext {
+  mintedBy: string;
+  conversationId?: string;
+  parentId?: string;
+  now: number;
+}
+
+/** Builds the `pending` token of a signal: the token is also the outbox entry, so it carries payload and destination. */
+export function pendingToken(signal: SignalSpec, context: MintContext): TokenRecord {
+  validateDestination(signal.destination);
+  if (context.conversationId !== undefined && !isConversationId(context.conversationId)) {
+    throw new InvalidArgumentError('conversationId must be 8-128 characters of A-Z a-z 0-9 _ -', {
+      conversationId: context.conversationId,
+    });
+  }
+  const token: TokenRecord = {
+    id: newTokenId(),
+    conversationId: context.conversationId ?? newConversationId(),
+    mintedBy: context.mintedBy,
+    destination: signal.destination,
+    fingerprint: fingerprint(signal.payload),
+    payload: signal.payload,
+    status: 'pending',
+    mintedAt: context.now,
+    attempts: 0,
+  };
+  if (context.parentId !== undefined) token.parentId = context.parentId;
+  if (signal.headers !== undefined) token.headers = { ...signal.headers };
+  return token;
+}
+
+export function validateDestination(destination: Destination): void {
+  if (destination.medium === 'amqp') {
+    if (typeof destination.exchange !== 'string' || typeof destination.routingKey !== 'string') {
+      throw new InvalidArgumentError('an AMQP destination needs string exchange and routingKey');
+    }
+    return;
+  }
+  if (destination.medium === 'http') {
+    let url: URL;
+    try {
+      url = new URL(destination.url);
+    } catch {
+      throw new InvalidArgumentError(`destination url "${destination.url}" is not an absolute URL`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new InvalidArgumentError(`destination url must be http(s), got ${url.protocol}`);
+    }
+    if (!/^[A-Z]+$/.test(destination.method)) {
+      throw new InvalidArgumentError(`destination method "${destination.method}" must be an upper-case HTTP method`);
+    }
+    return;
+  }
+  throw new InvalidArgumentError('destination.medium must be "amqp" or "http"');
+}

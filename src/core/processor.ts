@@ -1,0 +1,274 @@
+import { crashPoint } from './crash.js';
+import {
+  FingerprintMismatchError,
+  HandlerFailedError,
+  InvalidTokenError,
+  ErrorCodes,
+  StoreFailureError,
+  StoreUnavailableError,
+  TokenConsumedError,
+  TokenExpiredError,
+  TokenRevokedError,
+  TollgateError,
+  UnknownTokenError,
+  VersionConflictError,
+} from './errors.js';
+import { fingerprint as fingerprintOf } from './fingerprint.js';
+import { isTokenId } from './ids.js';
+import { type DropReason, fanOut, type Observer } from './observer.js';
+import { checkCommitSize } from './limits.js';
+import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
+import type { CommitFailure, StateWrite, TokenStore } from './store.js';
+import type { StoredResponse, TokenRecord } from './token.js';
+import { type HandlerContext, UnitOfWork } from './unit-of-work.js';
+
+export type Handler<P, R> = (ctx: HandlerContext<P>) => Promise<R> | R;
+
+export interface RetryPolicy {
+  /** Re-runs of the handler on fresh state after a version conflict. */
+  versionConflict: BackoffPolicy;
+  /** Retries of a commit the store could not take (unavailable, throttled, transaction conflict). */
+  transient: BackoffPolicy;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  versionConflict: { attempts: 8, baseDelayMs: 5, maxDelayMs: 200 },
+  transient: { attempts: 6, baseDelayMs: 25, maxDelayMs: 2_000 },
+};
+
+export interface ProcessRequest<P, R> {
+  store: TokenStore;
+  /** Name of the receiving endpoint, recorded as `consumedBy` and as `mintedBy` of emitted tokens. */
+  endpoint: string;
+  tokenId: string | undefined;
+  payload: P;
+  handler: Handler<P, R>;
+  /** HTTP: the answer to store on the consumed token for replay. */
+  respond?: (result: R) => StoredResponse | undefined;
+  retry?: RetryPolicy;
+  clock?: () => number;
+  /** Called on each retry, for metrics and logs. */
+  onRetry?: (reason: 'version-conflict' | 'transient', attempt: number) => void;
+  /** Told of every outcome (processed, dropped, rejected, retries). */
+  observer?: Observer;
+}
+
+/** The signal changed state: its token is consumed and the emitted tokens are minted (still to be dispatched). */
+export interface Processed<R> {
+  kind: 'processed';
+  result: R;
+  /** The incoming token as it was before the commit consumed it. */
+  token: TokenRecord;
+  emitted: TokenRecord[];
+  response?: StoredResponse;
+  attempts: number;
+}
+
+/** No token, no effect: the signal is dropped. `token` is the record when it still exists (e.g. for replay). */
+export interface Dropped {
+  kind: 'dropped';
+  error: UnknownTokenError | TokenConsumedError | TokenRevokedError | TokenExpiredError;
+  token?: TokenRecord;
+}
+
+/** The token exists but is bound to another payload: the signal is refused and must be looked at. */
+export interface Rejected {
+  kind: 'rejected';
+  error: FingerprintMismatchError;
+  token: TokenRecord;
+}
+
+export type ProcessOutcome<R> = Processed<R> | Dropped | Rejected;
+
+/**
+ * The receiving steps of the protocol, free of any transport:
+ * cheap duplicate check → handler on a unit of work → one commit → classification of a failed commit.
+ *
+ * Throws (the token is then untouched, so the signal may safely come again):
+ * InvalidTokenError, HandlerFailedError, VersionConflictError, StoreUnavailableError, StoreFailureError,
+ * and argument errors (InvalidPayloadError, LimitExceededError).
+ */
+export async function processSignal<P, R>(request: ProcessRequest<P, R>): Promise<ProcessOutcome<R>> {
+  const observer = request.observer;
+  if (!observer) return runProtocol(request);
+  const started = performance.now();
+  const observe = fanOut([observer]);
+  const outcome = await runProtocol({
+    ...request,
+    onRetry: (reason, attempt) => {
+      observe.commitRetried(request.endpoint, reason);
+      request.onRetry?.(reason, attempt);
+    },
+  });
+  switch (outcome.kind) {
+    case 'processed':
+      observe.processed(request.endpoint, outcome.token, performance.now() - started, outcome.attempts);
+      if (outcome.emitted.length > 0) observe.minted(outcome.emitted, request.endpoint);
+      break;
+    case 'dropped':
+      observe.dropped(request.endpoint, outcome.error.details.tokenId as string, dropReason(outcome.error.code));
+      break;
+    case 'rejected':
+      observe.rejected(request.endpoint, outcome.token.id, 'fingerprint-mismatch');
+      break;
+  }
+  return outcome;
+}
+
+function dropReason(code: string): DropReason {
+  if (code === ErrorCodes.TOKEN_CONSUMED) return 'consumed';
+  if (code === ErrorCodes.TOKEN_REVOKED) return 'revoked';
+  if (code === ErrorCodes.TOKEN_EXPIRED) return 'expired';
+  return 'unknown';
+}
+
+async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<ProcessOutcome<R>> {
+  const { store, endpoint, payload, handler } = request;
+  const clock = request.clock ?? Date.now;
+  const retry = request.retry ?? DEFAULT_RETRY;
+  const tokenId = requireTokenId(request.tokenId);
+  const payloadFingerprint = fingerprintOf(payload);
+
+  let token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
+  const early = screen(tokenId, token, payloadFingerprint, clock());
+  if (early) return early;
+
+  let conflicts = 0;
+  let transients = 0;
+  let lastConflictKey = '';
+  for (let attempt = 1; ; attempt++) {
+    const now = clock();
+    const work = new UnitOfWork<P>(store, token as TokenRecord, payload, attempt, endpoint, now);
+    let result: R;
+    try {
+      result = await handler(work);
+    } catch (cause) {
+      if (cause instanceof TollgateError) throw cause;
+      throw new HandlerFailedError(tokenId, cause);
+    }
+    const response = request.respond?.(result);
+    checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response));
+    crashPoint('before-commit');
+    const outcome = await store.commit({
+      consume: { tokenId, fingerprint: payloadFingerprint, consumedBy: endpoint, ...(response ? { response } : {}) },
+      writes: work.stagedWrites,
+      mints: work.stagedTokens,
+      now,
+    });
+    if (outcome.ok) {
+      crashPoint('after-commit');
+      const processed: Processed<R> = {
+        kind: 'processed',
+        result,
+        token: token as TokenRecord,
+        emitted: work.stagedTokens,
+        attempts: attempt,
+      };
+      if (response) processed.response = response;
+      return processed;
+    }
+
+    const failure: CommitFailure = outcome.failure;
+    switch (failure.kind) {
+      case 'token-missing':
+      case 'token-not-live': {
+        // A concurrent copy won (or the token ended meanwhile): re-read to report precisely.
+        token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
+        const late = screen(tokenId, token, payloadFingerprint, clock());
+        if (late) return late;
+        throw new StoreFailureError(`store refused to consume live token ${tokenId}`, { tokenId, failure: failure.kind });
+      }
+      case 'fingerprint-mismatch':
+        return { kind: 'rejected', error: new FingerprintMismatchError(tokenId), token: token as TokenRecord };
+      case 'version-conflict':
+        conflicts += 1;
+        lastConflictKey = failure.key;
+        if (conflicts >= retry.versionConflict.attempts) throw new VersionConflictError(lastConflictKey, attempt);
+        request.onRetry?.('version-conflict', attempt);
+        await sleep(backoffDelay(retry.versionConflict, conflicts));
+        continue;
+      case 'transient':
+        transients += 1;
+        if (transients >= retry.transient.attempts) {
+          throw new StoreUnavailableError(
+            `store unavailable after ${transients} attempts`,
+            { tokenId },
+            { cause: failure.cause },
+          );
+        }
+        request.onRetry?.('transient', attempt);
+        await sleep(backoffDelay(retry.transient, transients));
+        continue;
+      case 'mint-collision':
+        throw new StoreFailureError(`emitted token id ${failure.tokenId} already exists`, { tokenId: failure.tokenId });
+      case 'permanent':
+        throw new StoreFailureError(`store refused the commit for token ${tokenId}`, { tokenId }, { cause: failure.cause });
+    }
+  }
+}
+
+/** The cheap check: decides without running the handler when the token is missing, ended or mismatched. */
+function screen(
+  tokenId: string,
+  token: TokenRecord | undefined,
+  payloadFingerprint: string,
+  now: number,
+): Dropped | Rejected | undefined {
+  if (!token) return { kind: 'dropped', error: new UnknownTokenError(tokenId) };
+  switch (token.status) {
+    case 'consumed':
+      return { kind: 'dropped', error: new TokenConsumedError(tokenId), token };
+    case 'revoked':
+      return { kind: 'dropped', error: new TokenRevokedError(tokenId), token };
+    case 'expired':
+      return { kind: 'dropped', error: new TokenExpiredError(tokenId), token };
+    default:
+      break;
+  }
+  if (token.expiresAt !== undefined && token.expiresAt <= now) {
+    return { kind: 'dropped', error: new TokenExpiredError(tokenId), token };
+  }
+  if (token.fingerprint !== undefined && token.fingerprint !== payloadFingerprint) {
+    return { kind: 'rejected', error: new FingerprintMismatchError(tokenId), token };
+  }
+  return undefined;
+}
+
+export function requireTokenId(value: string | undefined): string {
+  if (value === undefined || value === '') {
+    throw new InvalidTokenError(ErrorCodes.TOKEN_HEADER_MISSING, 'the signal carries no exactly-once token');
+  }
+  if (!isTokenId(value)) {
+    throw new InvalidTokenError(ErrorCodes.TOKEN_MALFORMED, 'the exactly-once token is malformed', {
+      length: String(value).length,
+    });
+  }
+  return value;
+}
+
+/** Reads are retried like commits: a blip in the store must not turn into a lost or dead-lettered signal. */
+async function withTransientRetry<T>(
+  read: () => Promise<T>,
+  policy: BackoffPolicy,
+  onRetry: ProcessRequest<unknown, unknown>['onRetry'],
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (cause) {
+      const retriable = cause instanceof StoreUnavailableError;
+      if (!retriable || attempt >= policy.attempts) throw cause;
+      onRetry?.('transient', attempt);
+      await sleep(backoffDelay(policy, attempt));
+    }
+  }
+}
+
+function commitItemSizes(writes: StateWrite[], mints: TokenRecord[], response: StoredResponse | undefined): number[] {
+  const consumed = 512 + (response ? Buffer.byteLength(JSON.stringify(response)) : 0);
+  return [
+    consumed,
+    ...writes.map((w) => Buffer.byteLength(w.key) + Buffer.byteLength(JSON.stringify(w.value ?? null)) + 32),
+    ...mints.map((t) => Buffer.byteLength(JSON.stringify(t))),
+  ];
+}

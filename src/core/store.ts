@@ -1,0 +1,119 @@
+import type { JsonValue } from './fingerprint.js';
+import type { StoredResponse, TokenRecord, TokenStatus } from './token.js';
+
+/** A state item owned by endpoints, read with its version for optimistic concurrency. */
+export interface StateItem {
+  key: string;
+  value: JsonValue;
+  version: number;
+}
+
+/**
+ * A staged state change.
+ * - `expectedVersion` set: the write only succeeds if the item is still at that version (0 = must not exist).
+ * - `expectedVersion` absent: a blind write; it bumps the version whatever it was.
+ * - `value` undefined: delete.
+ */
+export interface StateWrite {
+  key: string;
+  value?: JsonValue;
+  expectedVersion?: number;
+}
+
+export interface ConsumeRequest {
+  tokenId: string;
+  /** Fingerprint of the payload the receiver got; checked against the token's, if the token has one. */
+  fingerprint: string;
+  consumedBy: string;
+  /** HTTP answer to keep for replay. */
+  response?: StoredResponse;
+}
+
+/** Everything one handler run changes, committed as one store transaction. */
+export interface CommitRequest {
+  consume: ConsumeRequest;
+  writes: StateWrite[];
+  mints: TokenRecord[];
+  now: number;
+}
+
+/**
+ * Why a commit did not happen, read from the store's structured answer (never from error text).
+ * Nothing was written in any of these cases.
+ */
+export type CommitFailure =
+  | { kind: 'token-missing' }
+  | { kind: 'token-not-live'; status: TokenStatus; expired: boolean }
+  | { kind: 'fingerprint-mismatch' }
+  | { kind: 'version-conflict'; key: string }
+  | { kind: 'mint-collision'; tokenId: string }
+  | { kind: 'transient'; cause: unknown }
+  | { kind: 'permanent'; cause: unknown };
+
+export type CommitResult = { ok: true } | { ok: false; failure: CommitFailure };
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque; pass back to get the next page. Absent on the last page. */
+  cursor?: string;
+}
+
+export interface ListOptions {
+  limit?: number;
+  cursor?: string;
+  /** Only tokens minted strictly before this instant (ms since epoch). */
+  mintedBefore?: number;
+}
+
+export interface InFlightStats {
+  count: number;
+  /** mintedAt of the oldest in-flight token, if any. */
+  oldestMintedAt?: number;
+}
+
+/** Result of an attempt to mint a token with a caller-chosen id. */
+export type IssueResult = { created: true; token: TokenRecord } | { created: false; existing: TokenRecord };
+
+export interface ClaimOptions {
+  /** Only tokens minted at or before this instant. */
+  mintedBefore: number;
+  now: number;
+  leaseMs: number;
+  limit: number;
+  medium?: 'amqp' | 'http';
+}
+
+/**
+ * The transactional key-value store that holds tokens and endpoint state.
+ * Adapters (SQLite, DynamoDB) implement this; the protocol core speaks only to it.
+ */
+export interface TokenStore {
+  readonly kind: string;
+  /** Strongly consistent read. */
+  getToken(id: string): Promise<TokenRecord | undefined>;
+  readState(key: string): Promise<StateItem | undefined>;
+  /** Puts new tokens (edge minting), all or none; fails with TokenExistsError if any id is taken. */
+  mint(tokens: TokenRecord[]): Promise<void>;
+  /** Puts one token unless the id exists; returns the existing record instead (idempotent issuing). */
+  issue(token: TokenRecord): Promise<IssueResult>;
+  /** The one transaction of a hop. Resolves with a structured failure instead of throwing for expected outcomes. */
+  commit(request: CommitRequest): Promise<CommitResult>;
+  /** pending → dispatched for each id still pending; returns how many moved. */
+  markDispatched(ids: string[], now: number): Promise<number>;
+  /** issued|pending|dispatched → revoked. Throws InvalidTransitionError / UnknownTokenError otherwise. */
+  revoke(id: string, now: number): Promise<TokenRecord>;
+  /** issued tokens past their expiresAt → expired; returns how many moved. */
+  expireIssued(now: number, limit?: number): Promise<number>;
+  /** Leases pending tokens for re-dispatch (attempts + 1). A token leased by one caller is skipped by others. */
+  claimPending(options: ClaimOptions): Promise<TokenRecord[]>;
+  /** Makes a pending token due for the relay now (clears its lease) — operator "redispatch". */
+  releaseLease(id: string): Promise<void>;
+  listByStatus(status: TokenStatus, options?: ListOptions): Promise<Page<TokenRecord>>;
+  listConversation(conversationId: string, options?: ListOptions): Promise<Page<TokenRecord>>;
+  inFlightStats(): Promise<InFlightStats>;
+  /** Deletes ended tokens (consumed, expired, revoked) whose retention has passed. */
+  purge(now: number, limit?: number): Promise<number>;
+  /** Cheap reachability check for health probes. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

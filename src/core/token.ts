@@ -1,0 +1,80 @@
+import type { JsonValue } from './fingerprint.js';
+
+export type TokenStatus = 'issued' | 'pending' | 'dispatched' | 'consumed' | 'expired' | 'revoked';
+
+export const TOKEN_STATUSES: readonly TokenStatus[] = [
+  'issued',
+  'pending',
+  'dispatched',
+  'consumed',
+  'expired',
+  'revoked',
+];
+
+/** Where a token's signal goes. The token doubles as the outbox entry, so it carries everything a relay needs. */
+export type Destination =
+  | { medium: 'amqp'; exchange: string; routingKey: string }
+  | { medium: 'http'; method: string; url: string };
+
+/** An HTTP answer kept on a consumed token so a retried request gets the same answer. */
+export interface StoredResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface TokenRecord {
+  id: string;
+  conversationId: string;
+  /** The token consumed by the activity that minted this one; absent for a root. */
+  parentId?: string;
+  /** Endpoint (or edge client) that minted it. */
+  mintedBy: string;
+  destination?: Destination;
+  /** sha-256 of the canonical payload; optional only for tokens issued to outside callers. */
+  fingerprint?: string;
+  payload?: JsonValue;
+  headers?: Record<string, string>;
+  status: TokenStatus;
+  mintedAt: number;
+  dispatchedAt?: number;
+  attempts: number;
+  /** Issued tokens only: after this instant an unused token can no longer be consumed. */
+  expiresAt?: number;
+  consumedAt?: number;
+  consumedBy?: string;
+  response?: StoredResponse;
+  /** Relay lease: while in the future, other relays leave this token alone. */
+  leaseUntil?: number;
+  /** When the store may forget this record (tombstone retention / expired issued tokens). */
+  retainUntil?: number;
+}
+
+/** Statuses in which a token can still be consumed. */
+export const LIVE_STATUSES: readonly TokenStatus[] = ['issued', 'pending', 'dispatched'];
+/** Statuses counted as "in flight": minted, not yet consumed or ended. */
+export const IN_FLIGHT_STATUSES = LIVE_STATUSES;
+
+const NEXT: Readonly<Record<TokenStatus, readonly TokenStatus[]>> = {
+  issued: ['consumed', 'expired', 'revoked'],
+  pending: ['dispatched', 'consumed', 'revoked'],
+  dispatched: ['consumed', 'revoked'],
+  consumed: [],
+  expired: [],
+  revoked: [],
+};
+
+/** Status moves one way only. Stores enforce this with conditions; this is the single source of the rules. */
+export function canTransition(from: TokenStatus, to: TokenStatus): boolean {
+  return NEXT[from].includes(to);
+}
+
+/** The statuses a token must be in for a move to `to` to be allowed. */
+export function sourcesOf(to: TokenStatus): TokenStatus[] {
+  return TOKEN_STATUSES.filter((from) => canTransition(from, to));
+}
+
+export function isLive(token: TokenRecord, now: number): boolean {
+  if (!LIVE_STATUSES.includes(token.status)) return false;
+  return token.expiresAt === undefined || token.expiresAt > now;
+}

@@ -1,0 +1,107 @@
+import { InvalidArgumentError } from './errors.js';
+import type { JsonValue } from './fingerprint.js';
+import { type SignalSpec, pendingToken } from './mint.js';
+import type { StateItem, StateWrite, TokenStore } from './store.js';
+import type { Destination, TokenRecord } from './token.js';
+
+/** What a handler gets: reads go to the store, writes and emitted signals are only staged until the commit. */
+export interface HandlerContext<P = JsonValue> {
+  /** The incoming token, as read by the duplicate check. */
+  readonly token: TokenRecord;
+  readonly payload: P;
+  readonly conversationId: string;
+  /** 1 on the first run; higher when the handler is re-run on fresh state after a version conflict. */
+  readonly attempt: number;
+  /** Reads a state value; a later `put` of the same key is then conditional on the version read. */
+  get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined>;
+  /** Like get, with the version. */
+  getItem(key: string): Promise<StateItem | undefined>;
+  /** Stages a write. Conditional on the version read if the key was read in this run, blind otherwise. */
+  put(key: string, value: JsonValue): void;
+  /** Stages a delete (conditional on the version read, as for put). */
+  delete(key: string): void;
+  /** Stages an outgoing signal; its `pending` token is minted in the same commit. Returns the new token id. */
+  emit(destination: Destination, payload: JsonValue, options?: { headers?: Record<string, string> }): string;
+}
+
+/** One run of a handler: the reads it made, the writes and signals it staged. Thrown away on retry. */
+export class UnitOfWork<P = JsonValue> implements HandlerContext<P> {
+  readonly conversationId: string;
+  private readonly versions = new Map<string, number>();
+  private readonly writes = new Map<string, StateWrite>();
+  private readonly emitted: TokenRecord[] = [];
+
+  constructor(
+    private readonly store: TokenStore,
+    readonly token: TokenRecord,
+    readonly payload: P,
+    readonly attempt: number,
+    private readonly endpoint: string,
+    private readonly now: number,
+  ) {
+    this.conversationId = token.conversationId;
+  }
+
+  async getItem(key: string): Promise<StateItem | undefined> {
+    checkKey(key);
+    const staged = this.writes.get(key);
+    if (staged) {
+      // Read-your-writes inside one run.
+      return staged.value === undefined ? undefined : { key, value: staged.value, version: -1 };
+    }
+    const item = await this.store.readState(key);
+    if (!this.versions.has(key)) this.versions.set(key, item?.version ?? 0);
+    return item;
+  }
+
+  async get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined> {
+    const item = await this.getItem(key);
+    return item?.value as T | undefined;
+  }
+
+  put(key: string, value: JsonValue): void {
+    checkKey(key);
+    if (value === undefined) throw new InvalidArgumentError(`put("${key}") needs a value; use delete()`);
+    this.writes.set(key, this.stage(key, value));
+  }
+
+  delete(key: string): void {
+    checkKey(key);
+    this.writes.set(key, this.stage(key, undefined));
+  }
+
+  emit(destination: Destination, payload: JsonValue, options: { headers?: Record<string, string> } = {}): string {
+    const signal: SignalSpec = { destination, payload };
+    if (options.headers) signal.headers = options.headers;
+    const token = pendingToken(signal, {
+      mintedBy: this.endpoint,
+      conversationId: this.conversationId,
+      parentId: this.token.id,
+      now: this.now,
+    });
+    this.emitted.push(token);
+    return token.id;
+  }
+
+  get stagedWrites(): StateWrite[] {
+    return [...this.writes.values()];
+  }
+
+  get stagedTokens(): TokenRecord[] {
+    return [...this.emitted];
+  }
+
+  private stage(key: string, value: JsonValue | undefined): StateWrite {
+    const write: StateWrite = { key };
+    if (value !== undefined) write.value = value;
+    const version = this.versions.get(key);
+    if (version !== undefined) write.expectedVersion = version;
+    return write;
+  }
+}
+
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 1024) {
+    throw new InvalidArgumentError('state keys are non-empty strings of at most 1024 characters', { key });
+  }
+}

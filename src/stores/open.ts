@@ -1,0 +1,37 @@
+import type { TokenStore } from '../core/store.js';
+
+/** A serialisable description of a store, so configuration files and child processes can open the same one. */
+export type StoreConfig =
+  | { kind: 'sqlite'; filename: string; tombstoneRetentionMs?: number }
+  | {
+      kind: 'dynamodb';
+      endpoint?: string;
+      region: string;
+      tokensTable: string;
+      stateTable: string;
+      /** Create the tables if missing (DynamoDB Local, development). Default false. */
+      createTables?: boolean;
+      tombstoneRetentionMs?: number;
+      /** Static credentials, e.g. for DynamoDB Local; otherwise the SDK's default chain is used. */
+      credentials?: { accessKeyId: string; secretAccessKey: string };
+    };
+
+/** Opens the store a config describes. The DynamoDB SDK is only loaded when DynamoDB is chosen. */
+export async function openStore(config: StoreConfig): Promise<TokenStore> {
+  if (config.kind === 'sqlite') {
+    const { SqliteTokenStore } = await import('./sqlite/sqlite-store.js');
+    return new SqliteTokenStore(config);
+  }
+  const { DynamoDbTokenStore } = await import('./dynamodb/dynamodb-store.js');
+  return DynamoDbTokenStore.open({
+    clientConfig: {
+      region: config.region,
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      ...(config.credentials ? { credentials: config.credentials } : {}),
+    },
+    tokensTable: config.tokensTable,
+    stateTable: config.stateTable,
+    ...(config.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: config.tombstoneRetentionMs } : {}),
+    createTables: config.createTables ?? false,
+  });
+}
