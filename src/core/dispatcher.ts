@@ -73,7 +73,10 @@ export class Dispatcher {
         await this.store.markDispatched(report.dispatched, this.clock());
       } catch (error) {
         // The signals went out; an unmarked token only means the relay may send a copy, which the receiver drops.
-        this.logger.warn({ err: error, tokens: report.dispatched.length }, 'could not mark tokens dispatched');
+        this.logger.warn(
+          { err: error, tokens: report.dispatched.length },
+          'could not mark tokens dispatched',
+        );
       }
     }
     return report;

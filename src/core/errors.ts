@@ -32,7 +32,12 @@ export class TollgateError extends Error {
   /** Extra structured facts about the failure (token id, limit, key...). Never payloads or secrets. */
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
@@ -125,7 +130,12 @@ export class InvalidArgumentError extends TollgateError {
 /** The user's handler threw; the token is untouched. */
 export class HandlerFailedError extends TollgateError {
   constructor(tokenId: string, cause: unknown) {
-    super(ErrorCodes.HANDLER_FAILED, `handler failed for token ${tokenId}: ${describe(cause)}`, { tokenId }, { cause });
+    super(
+      ErrorCodes.HANDLER_FAILED,
+      `handler failed for token ${tokenId}: ${describe(cause)}`,
+      { tokenId },
+      { cause },
+    );
   }
 }
 export class DispatchFailedError extends TollgateError {

@@ -16,25 +16,34 @@ export const COMMIT_LIMITS = {
 export function checkCommitSize(itemSizes: number[]): void {
   const items = itemSizes.length;
   if (items > COMMIT_LIMITS.maxItems) {
-    throw new LimitExceededError(`a commit may change at most ${COMMIT_LIMITS.maxItems} items, this one has ${items}`, {
-      limit: COMMIT_LIMITS.maxItems,
-      actual: items,
-    });
+    throw new LimitExceededError(
+      `a commit may change at most ${COMMIT_LIMITS.maxItems} items, this one has ${items}`,
+      {
+        limit: COMMIT_LIMITS.maxItems,
+        actual: items,
+      },
+    );
   }
   let total = 0;
   for (const size of itemSizes) {
     if (size > COMMIT_LIMITS.maxItemBytes) {
-      throw new LimitExceededError(`an item of ${size} bytes exceeds the ${COMMIT_LIMITS.maxItemBytes}-byte limit`, {
-        limit: COMMIT_LIMITS.maxItemBytes,
-        actual: size,
-      });
+      throw new LimitExceededError(
+        `an item of ${size} bytes exceeds the ${COMMIT_LIMITS.maxItemBytes}-byte limit`,
+        {
+          limit: COMMIT_LIMITS.maxItemBytes,
+          actual: size,
+        },
+      );
     }
     total += size;
   }
   if (total > COMMIT_LIMITS.maxTransactionBytes) {
-    throw new LimitExceededError(`a commit of ${total} bytes exceeds the ${COMMIT_LIMITS.maxTransactionBytes}-byte limit`, {
-      limit: COMMIT_LIMITS.maxTransactionBytes,
-      actual: total,
-    });
+    throw new LimitExceededError(
+      `a commit of ${total} bytes exceeds the ${COMMIT_LIMITS.maxTransactionBytes}-byte limit`,
+      {
+        limit: COMMIT_LIMITS.maxTransactionBytes,
+        actual: total,
+      },
+    );
   }
 }

@@ -58,7 +58,9 @@ export function validateDestination(destination: Destination): void {
       throw new InvalidArgumentError(`destination url must be http(s), got ${url.protocol}`);
     }
     if (!/^[A-Z]+$/.test(destination.method)) {
-      throw new InvalidArgumentError(`destination method "${destination.method}" must be an upper-case HTTP method`);
+      throw new InvalidArgumentError(
+        `destination method "${destination.method}" must be an upper-case HTTP method`,
+      );
     }
     return;
   }

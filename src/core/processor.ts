@@ -1,9 +1,9 @@
 import { crashPoint } from './crash.js';
 import {
+  ErrorCodes,
   FingerprintMismatchError,
   HandlerFailedError,
   InvalidTokenError,
-  ErrorCodes,
   StoreFailureError,
   StoreUnavailableError,
   TokenConsumedError,
@@ -15,8 +15,8 @@ import {
 } from './errors.js';
 import { fingerprint as fingerprintOf } from './fingerprint.js';
 import { isTokenId } from './ids.js';
-import { type DropReason, fanOut, type Observer } from './observer.js';
 import { checkCommitSize } from './limits.js';
+import { type DropReason, fanOut, type Observer } from './observer.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
 import type { CommitFailure, StateWrite, TokenStore } from './store.js';
 import type { StoredResponse, TokenRecord } from './token.js';
@@ -106,7 +106,11 @@ export async function processSignal<P, R>(request: ProcessRequest<P, R>): Promis
       if (outcome.emitted.length > 0) observe.minted(outcome.emitted, request.endpoint);
       break;
     case 'dropped':
-      observe.dropped(request.endpoint, outcome.error.details.tokenId as string, dropReason(outcome.error.code));
+      observe.dropped(
+        request.endpoint,
+        outcome.error.details.tokenId as string,
+        dropReason(outcome.error.code),
+      );
       break;
     case 'rejected':
       observe.rejected(request.endpoint, outcome.token.id, 'fingerprint-mismatch');
@@ -150,7 +154,12 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
     checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response));
     crashPoint('before-commit');
     const outcome = await store.commit({
-      consume: { tokenId, fingerprint: payloadFingerprint, consumedBy: endpoint, ...(response ? { response } : {}) },
+      consume: {
+        tokenId,
+        fingerprint: payloadFingerprint,
+        consumedBy: endpoint,
+        ...(response ? { response } : {}),
+      },
       writes: work.stagedWrites,
       mints: work.stagedTokens,
       now,
@@ -176,14 +185,22 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
         token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
         const late = screen(tokenId, token, payloadFingerprint, clock());
         if (late) return late;
-        throw new StoreFailureError(`store refused to consume live token ${tokenId}`, { tokenId, failure: failure.kind });
+        throw new StoreFailureError(`store refused to consume live token ${tokenId}`, {
+          tokenId,
+          failure: failure.kind,
+        });
       }
       case 'fingerprint-mismatch':
-        return { kind: 'rejected', error: new FingerprintMismatchError(tokenId), token: token as TokenRecord };
+        return {
+          kind: 'rejected',
+          error: new FingerprintMismatchError(tokenId),
+          token: token as TokenRecord,
+        };
       case 'version-conflict':
         conflicts += 1;
         lastConflictKey = failure.key;
-        if (conflicts >= retry.versionConflict.attempts) throw new VersionConflictError(lastConflictKey, attempt);
+        if (conflicts >= retry.versionConflict.attempts)
+          throw new VersionConflictError(lastConflictKey, attempt);
         request.onRetry?.('version-conflict', attempt);
         await sleep(backoffDelay(retry.versionConflict, conflicts));
         continue;
@@ -200,9 +217,15 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
         await sleep(backoffDelay(retry.transient, transients));
         continue;
       case 'mint-collision':
-        throw new StoreFailureError(`emitted token id ${failure.tokenId} already exists`, { tokenId: failure.tokenId });
+        throw new StoreFailureError(`emitted token id ${failure.tokenId} already exists`, {
+          tokenId: failure.tokenId,
+        });
       case 'permanent':
-        throw new StoreFailureError(`store refused the commit for token ${tokenId}`, { tokenId }, { cause: failure.cause });
+        throw new StoreFailureError(
+          `store refused the commit for token ${tokenId}`,
+          { tokenId },
+          { cause: failure.cause },
+        );
     }
   }
 }
@@ -264,7 +287,11 @@ async function withTransientRetry<T>(
   }
 }
 
-function commitItemSizes(writes: StateWrite[], mints: TokenRecord[], response: StoredResponse | undefined): number[] {
+function commitItemSizes(
+  writes: StateWrite[],
+  mints: TokenRecord[],
+  response: StoredResponse | undefined,
+): number[] {
   const consumed = 512 + (response ? Buffer.byteLength(JSON.stringify(response)) : 0);
   return [
     consumed,

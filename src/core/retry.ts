@@ -6,7 +6,11 @@ export interface BackoffPolicy {
 }
 
 /** "Full jitter": a random delay up to an exponentially growing cap, so competing retriers spread out. */
-export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: BackoffPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * cap);
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from './errors.js';
 import type { JsonValue } from './fingerprint.js';
-import { type SignalSpec, pendingToken } from './mint.js';
+import { pendingToken, type SignalSpec } from './mint.js';
 import type { StateItem, StateWrite, TokenStore } from './store.js';
 import type { Destination, TokenRecord } from './token.js';
 
@@ -70,7 +70,11 @@ export class UnitOfWork<P = JsonValue> implements HandlerContext<P> {
     this.writes.set(key, this.stage(key, undefined));
   }
 
-  emit(destination: Destination, payload: JsonValue, options: { headers?: Record<string, string> } = {}): string {
+  emit(
+    destination: Destination,
+    payload: JsonValue,
+    options: { headers?: Record<string, string> } = {},
+  ): string {
     const signal: SignalSpec = { destination, payload };
     if (options.headers) signal.headers = options.headers;
     const token = pendingToken(signal, {

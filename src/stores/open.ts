@@ -31,7 +31,9 @@ export async function openStore(config: StoreConfig): Promise<TokenStore> {
     },
     tokensTable: config.tokensTable,
     stateTable: config.stateTable,
-    ...(config.tombstoneRetentionMs !== undefined ? { tombstoneRetentionMs: config.tombstoneRetentionMs } : {}),
+    ...(config.tombstoneRetentionMs !== undefined
+      ? { tombstoneRetentionMs: config.tombstoneRetentionMs }
+      : {}),
     createTables: config.createTables ?? false,
   });
 }

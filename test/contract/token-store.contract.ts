@@ -23,8 +23,15 @@ export type StoreFactory = (options?: ContractStoreOptions) => Promise<TokenStor
 const queue: Destination = { medium: 'amqp', exchange: 'orders', routingKey: 'order.placed' };
 const shipping: Destination = { medium: 'amqp', exchange: 'shipping', routingKey: 'ship' };
 
-async function mintRoot(store: TokenStore, payload: Record<string, unknown> = { order: 1 }, mintedAt = Date.now()) {
-  const token = pendingToken({ destination: queue, payload: payload as never }, { mintedBy: 'edge', now: mintedAt });
+async function mintRoot(
+  store: TokenStore,
+  payload: Record<string, unknown> = { order: 1 },
+  mintedAt = Date.now(),
+) {
+  const token = pendingToken(
+    { destination: queue, payload: payload as never },
+    { mintedBy: 'edge', now: mintedAt },
+  );
   await store.mint([token]);
   return token;
 }
@@ -164,7 +171,10 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
     it('is all-or-nothing: a failing state condition consumes nothing and mints nothing', async () => {
       const store = await createStore();
       const root = await mintRoot(store);
-      const child = pendingToken({ destination: shipping, payload: { x: 1 } }, { mintedBy: 'e', now: Date.now() });
+      const child = pendingToken(
+        { destination: shipping, payload: { x: 1 } },
+        { mintedBy: 'e', now: Date.now() },
+      );
       const result = await store.commit({
         consume: { tokenId: root.id, fingerprint: root.fingerprint as string, consumedBy: 'e' },
         writes: [
@@ -206,7 +216,10 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
         mints: [],
         now: Date.now(),
       });
-      expect(ended).toEqual({ ok: false, failure: { kind: 'token-not-live', status: 'revoked', expired: false } });
+      expect(ended).toEqual({
+        ok: false,
+        failure: { kind: 'token-not-live', status: 'revoked', expired: false },
+      });
       await store.close();
     });
 
@@ -230,7 +243,8 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
               endpoint: 'counter',
               tokenId: rival.id,
               payload: { n: 2 },
-              handler: async (other) => other.put('counter', ((await other.get<number>('counter')) ?? 0) + 10),
+              handler: async (other) =>
+                other.put('counter', ((await other.get<number>('counter')) ?? 0) + 10),
             });
           }
           ctx.put('counter', (value ?? 0) + 1);
@@ -275,7 +289,13 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       const dispatched = await store.getToken(root.id);
       expect(dispatched?.status).toBe('dispatched');
       expect(dispatched?.dispatchedAt).toBeTypeOf('number');
-      await processSignal({ store, endpoint: 'e', tokenId: root.id, payload: { order: 1 }, handler: () => {} });
+      await processSignal({
+        store,
+        endpoint: 'e',
+        tokenId: root.id,
+        payload: { order: 1 },
+        handler: () => {},
+      });
       expect(await store.markDispatched([root.id], Date.now())).toBe(0);
       expect((await store.getToken(root.id))?.status).toBe('consumed');
       await expect(store.revoke(root.id, Date.now())).rejects.toBeInstanceOf(InvalidTransitionError);
@@ -286,7 +306,10 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
         mints: [],
         now: Date.now(),
       });
-      expect(again).toEqual({ ok: false, failure: { kind: 'token-not-live', status: 'consumed', expired: false } });
+      expect(again).toEqual({
+        ok: false,
+        failure: { kind: 'token-not-live', status: 'consumed', expired: false },
+      });
       await store.close();
     });
 
@@ -294,7 +317,13 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       const store = await createStore({ tombstoneRetentionMs: 60_000 });
       const root = await mintRoot(store);
       const before = Date.now();
-      await processSignal({ store, endpoint: 'e', tokenId: root.id, payload: { order: 1 }, handler: () => {} });
+      await processSignal({
+        store,
+        endpoint: 'e',
+        tokenId: root.id,
+        payload: { order: 1 },
+        handler: () => {},
+      });
       const tombstone = await store.getToken(root.id);
       expect(tombstone?.retainUntil).toBeGreaterThanOrEqual(before + 60_000);
       expect(await store.purge(before + 30_000)).toBe(0);
@@ -325,7 +354,13 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
 
       const revoked = await store.revoke(token.id, Date.now());
       expect(revoked.status).toBe('revoked');
-      const dropped = await processSignal({ store, endpoint: 'e', tokenId: token.id, payload: { a: 1 }, handler: () => {} });
+      const dropped = await processSignal({
+        store,
+        endpoint: 'e',
+        tokenId: token.id,
+        payload: { a: 1 },
+        handler: () => {},
+      });
       expect(dropped.kind === 'dropped' && dropped.error.code).toBe(ErrorCodes.TOKEN_REVOKED);
 
       const now = Date.now();
@@ -333,7 +368,13 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       const fresh = issuedToken({ expiresAt: now + 60_000 });
       await store.issue(stale);
       await store.issue(fresh);
-      const late = await processSignal({ store, endpoint: 'e', tokenId: stale.id, payload: {}, handler: () => {} });
+      const late = await processSignal({
+        store,
+        endpoint: 'e',
+        tokenId: stale.id,
+        payload: {},
+        handler: () => {},
+      });
       expect(late.kind === 'dropped' && late.error.code).toBe(ErrorCodes.TOKEN_EXPIRED);
       // the store refuses an expired token even when the cheap check is skipped
       const direct = await store.commit({
@@ -342,11 +383,20 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
         mints: [],
         now,
       });
-      expect(direct).toEqual({ ok: false, failure: { kind: 'token-not-live', status: 'issued', expired: true } });
+      expect(direct).toEqual({
+        ok: false,
+        failure: { kind: 'token-not-live', status: 'issued', expired: true },
+      });
       expect(await store.expireIssued(now)).toBe(1);
       expect((await store.getToken(stale.id))?.status).toBe('expired');
       expect((await store.getToken(fresh.id))?.status).toBe('issued');
-      const used = await processSignal({ store, endpoint: 'e', tokenId: fresh.id, payload: {}, handler: () => {} });
+      const used = await processSignal({
+        store,
+        endpoint: 'e',
+        tokenId: fresh.id,
+        payload: {},
+        handler: () => {},
+      });
       expect(used.kind).toBe('processed');
       await store.close();
     });

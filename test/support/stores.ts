@@ -16,8 +16,13 @@ function scratchDir(): string {
 }
 
 /** A config for a fresh, empty store of the given kind (its own SQLite file, or its own DynamoDB tables). */
-export function freshStoreConfig(kind: StoreKind, options: { tombstoneRetentionMs?: number } = {}): StoreConfig {
-  const unique = newTokenId().replace(/[^A-Za-z0-9]/g, '').slice(0, 12);
+export function freshStoreConfig(
+  kind: StoreKind,
+  options: { tombstoneRetentionMs?: number } = {},
+): StoreConfig {
+  const unique = newTokenId()
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 12);
   if (kind === 'sqlite') return { kind, filename: join(scratchDir(), `${unique}.db`), ...options };
   return {
     kind,
@@ -31,6 +36,9 @@ export function freshStoreConfig(kind: StoreKind, options: { tombstoneRetentionM
   };
 }
 
-export async function freshStore(kind: StoreKind, options: { tombstoneRetentionMs?: number } = {}): Promise<TokenStore> {
+export async function freshStore(
+  kind: StoreKind,
+  options: { tombstoneRetentionMs?: number } = {},
+): Promise<TokenStore> {
   return openStore(freshStoreConfig(kind, options));
 }

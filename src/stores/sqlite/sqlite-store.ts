@@ -111,7 +111,8 @@ export class SqliteTokenStore implements TokenStore {
       this.db
         .transaction(() => {
           for (const token of tokens) {
-            if (this.sql.insertToken.run(toRow(token)).changes === 0) throw new TokenExistsError(token.id, 'id taken');
+            if (this.sql.insertToken.run(toRow(token)).changes === 0)
+              throw new TokenExistsError(token.id, 'id taken');
           }
         })
         .immediate(),
@@ -133,7 +134,9 @@ export class SqliteTokenStore implements TokenStore {
     const { consume, writes, mints, now } = request;
     assertDistinctKeys(writes.map((w) => w.key));
     const tx = this.db.transaction((): void => {
-      const row = this.sql.getToken.get(consume.tokenId) as TokenRow | undefined;
+      const row = this.sql.checkToken.get(consume.tokenId) as
+        | Pick<TokenRow, 'status' | 'fingerprint' | 'expires_at'>
+        | undefined;
       if (!row) throw new Abort({ kind: 'token-missing' });
       const expired = row.expires_at !== null && row.expires_at <= now;
       if (!LIVE_STATUSES.includes(row.status) || expired) {
@@ -144,8 +147,10 @@ export class SqliteTokenStore implements TokenStore {
       }
       for (const write of writes) {
         if (write.expectedVersion !== undefined) {
-          const current = (this.sql.getVersion.get(write.key) as { version: number } | undefined)?.version ?? 0;
-          if (current !== write.expectedVersion) throw new Abort({ kind: 'version-conflict', key: write.key });
+          const current =
+            (this.sql.getVersion.get(write.key) as { version: number } | undefined)?.version ?? 0;
+          if (current !== write.expectedVersion)
+            throw new Abort({ kind: 'version-conflict', key: write.key });
         }
         if (write.value === undefined) this.sql.deleteState.run(write.key);
         else this.sql.upsertState.run(write.key, JSON.stringify(write.value));
@@ -189,7 +194,8 @@ export class SqliteTokenStore implements TokenStore {
         .transaction((): TokenRecord => {
           const row = this.sql.getToken.get(id) as TokenRow | undefined;
           if (!row) throw new UnknownTokenError(id);
-          if (!LIVE_STATUSES.includes(row.status)) throw new InvalidTransitionError(id, row.status, 'revoked');
+          if (!LIVE_STATUSES.includes(row.status))
+            throw new InvalidTransitionError(id, row.status, 'revoked');
           this.sql.end.run('revoked', now + this.retentionMs, id);
           return fromRow(this.sql.getToken.get(id) as TokenRow);
         })
@@ -206,9 +212,19 @@ export class SqliteTokenStore implements TokenStore {
     return this.run(() =>
       this.db
         .transaction((): TokenRecord[] => {
-          const rows = this.sql.duePending.all(mintedBefore, now, medium ?? null, medium ?? null, limit) as TokenRow[];
+          const rows = this.sql.duePending.all(
+            mintedBefore,
+            now,
+            medium ?? null,
+            medium ?? null,
+            limit,
+          ) as TokenRow[];
           for (const row of rows) this.sql.lease.run(now + leaseMs, row.id);
-          return rows.map((row) => ({ ...fromRow(row), leaseUntil: now + leaseMs, attempts: row.attempts + 1 }));
+          return rows.map((row) => ({
+            ...fromRow(row),
+            leaseUntil: now + leaseMs,
+            attempts: row.attempts + 1,
+          }));
         })
         .immediate(),
     );
@@ -289,13 +305,15 @@ function prepare(db: Database.Database) {
   const listColumns = '*';
   return {
     getToken: db.prepare('SELECT * FROM tokens WHERE id = ?'),
+    checkToken: db.prepare('SELECT status, fingerprint, expires_at FROM tokens WHERE id = ?'),
     getState: db.prepare('SELECT value, version FROM state WHERE key = ?'),
     getVersion: db.prepare('SELECT version FROM state WHERE key = ?'),
     upsertState: db.prepare(
       'INSERT INTO state (key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = version + 1',
     ),
     deleteState: db.prepare('DELETE FROM state WHERE key = ?'),
-    insertToken: db.prepare(`INSERT INTO tokens (id, conversation_id, parent_id, minted_by, medium, destination, fingerprint,
+    insertToken:
+      db.prepare(`INSERT INTO tokens (id, conversation_id, parent_id, minted_by, medium, destination, fingerprint,
         payload, headers, status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, response,
         lease_until, retain_until)
       VALUES (@id, @conversation_id, @parent_id, @minted_by, @medium, @destination, @fingerprint, @payload, @headers,
@@ -323,7 +341,9 @@ function prepare(db: Database.Database) {
         AND (minted_at, id) > (@afterAt, @afterId) ORDER BY minted_at, id LIMIT @limit`),
     byConversation: db.prepare(`SELECT ${listColumns} FROM tokens WHERE conversation_id = @partition
         AND minted_at < @before AND (minted_at, id) > (@afterAt, @afterId) ORDER BY minted_at, id LIMIT @limit`),
-    inFlight: db.prepare(`SELECT COUNT(*) AS count, MIN(minted_at) AS oldest FROM tokens WHERE status IN ${IN_FLIGHT}`),
+    inFlight: db.prepare(
+      `SELECT COUNT(*) AS count, MIN(minted_at) AS oldest FROM tokens WHERE status IN ${IN_FLIGHT}`,
+    ),
     purge: db.prepare(`DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE status IN ${ENDED}
         AND retain_until IS NOT NULL AND retain_until <= ? LIMIT ?)`),
   };
