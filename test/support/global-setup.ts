@@ -13,12 +13,6 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject) {
   await ensureRabbitMq();
-  // TEMP(integration): tolerate the DynamoDB Local helper not being written yet.
-  const { existsSync } = await import('node:fs');
-  if (!existsSync(new URL('./dynamodb-local.ts', import.meta.url))) {
-    project.provide('dynamoEndpoint', 'http://127.0.0.1:1');
-    return async () => {};
-  }
   const { startDynamoDbLocal } = await import('./dynamodb-local.js');
   const dynamo = await startDynamoDbLocal();
   project.provide('dynamoEndpoint', dynamo.endpoint);

@@ -1,0 +1,1042 @@
+import {
+  type AttributeValue,
+  type CancellationReason,
+  DeleteItemCommand,
+  DynamoDBClient,
+  type DynamoDBClientConfig,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  type TransactWriteItem,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import {
+  ClosedError,
+  ConfigError,
+  InvalidArgumentError,
+  InvalidTransitionError,
+  StoreFailureError,
+  StoreUnavailableError,
+  TokenExistsError,
+  TollgateError,
+  UnknownTokenError,
+} from '../../core/errors.js';
+import type {
+  ClaimOptions,
+  CommitFailure,
+  CommitRequest,
+  CommitResult,
+  ConsumeRequest,
+  InFlightStats,
+  IssueResult,
+  ListOptions,
+  Page,
+  StateItem,
+  StateWrite,
+  TokenStore,
+} from '../../core/store.js';
+import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
+import {
+  checkItemSize,
+  checkTransaction,
+  estimateWriteSize,
+  itemSize,
+  TOMBSTONE_ALLOWANCE_BYTES,
+} from './limits.js';
+import {
+  type Item,
+  itemToState,
+  itemToToken,
+  MAX_SORT_INSTANT,
+  n,
+  STATE_ATTR,
+  s,
+  sortKey,
+  sortUpperBound,
+  stateKeyOf,
+  stateValueText,
+  TOKEN_ATTR,
+  tokenToItem,
+} from './marshal.js';
+import { ensureTables, INDEX } from './tables.js';
+
+export interface DynamoDbStoreOptions {
+  /** A client to use (not destroyed by close()). Otherwise one is created from clientConfig. */
+  client?: DynamoDBClient;
+  /** Endpoint, region, credentials... of the client the store creates (ignored when `client` is given). */
+  clientConfig?: DynamoDBClientConfig;
+  tokensTable: string;
+  stateTable: string;
+  /** How long consumed, expired and revoked tokens are kept before purge / TTL. Default 24 h. */
+  tombstoneRetentionMs?: number;
+  /** Create the tables if missing and enable TTL (DynamoDB Local, development). Default false. */
+  createTables?: boolean;
+  /** Single-item requests run in parallel by markDispatched, claimPending, expireIssued, purge. Default 16. */
+  concurrency?: number;
+}
+
+const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
+const ENDED_STATUSES: readonly TokenStatus[] = ['consumed', 'expired', 'revoked'];
+/** Key of the item ping() reads: any key works, an absent item costs the same half read unit. */
+const PING_KEY = 'tollgate-ping';
+
+/**
+ * Codes DynamoDB puts in CancellationReasons for an item that a retry may well get through.
+ * Others (ValidationError, ItemCollectionSizeLimitExceeded) will fail again.
+ */
+const TRANSIENT_REASON_CODES = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);
+
+/** Error names of the SDK for conditions that pass with time. */
+const TRANSIENT_ERROR_NAMES = new Set([
+  'TransactionConflictException',
+  'TransactionInProgressException',
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/** The parts of an SDK error this module reads. Everything is optional: anything may be thrown. */
+interface SdkErrorShape {
+  name?: unknown;
+  $metadata?: { httpStatusCode?: number };
+  $retryable?: unknown;
+  CancellationReasons?: CancellationReason[];
+  Item?: Item;
+}
+
+function sdkError(error: unknown): SdkErrorShape {
+  return typeof error === 'object' && error !== null ? (error as SdkErrorShape) : {};
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return sdkError(error).name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * Retrying may help: throttling, conflicts, server faults, and anything that never got an HTTP answer
+ * (connection refused or reset, timeouts): those errors carry no `$metadata.httpStatusCode`.
+ */
+export function isTransientError(error: unknown): boolean {
+  if (error instanceof TollgateError) return error instanceof StoreUnavailableError;
+  const shape = sdkError(error);
+  if (typeof shape.name === 'string' && TRANSIENT_ERROR_NAMES.has(shape.name)) return true;
+  if (shape.$retryable !== undefined) return true;
+  const status = shape.$metadata?.httpStatusCode;
+  if (status === undefined) return error instanceof Error;
+  return status >= 500 || status === 429;
+}
+
+/** Wraps whatever an SDK call threw into the store's error vocabulary (TollgateErrors pass through). */
+function storeError(error: unknown, operation: string): TollgateError {
+  if (error instanceof TollgateError) return error;
+  const name = typeof sdkError(error).name === 'string' ? String(sdkError(error).name) : 'unknown';
+  const details = { operation, error: name };
+  return isTransientError(error)
+    ? new StoreUnavailableError(`DynamoDB ${operation} failed (${name}); retry later`, details, {
+        cause: error,
+      })
+    : new StoreFailureError(`DynamoDB ${operation} failed (${name})`, details, { cause: error });
+}
+
+/** Cancellation reasons whose codes are all retriable (or absent: DynamoDB then says nothing useful). */
+function cancellationIsTransient(reasons: readonly CancellationReason[]): boolean {
+  return reasons.every(
+    (r) => r.Code === undefined || r.Code === 'None' || TRANSIENT_REASON_CODES.has(r.Code),
+  );
+}
+
+/**
+ * Why the incoming token could not be consumed, judged from its record as it was when the condition failed
+ * (the same order of checks as the SQLite store). Undefined if the record would have passed.
+ */
+export function consumeFailure(
+  token: TokenRecord | undefined,
+  consume: ConsumeRequest,
+  now: number,
+): CommitFailure | undefined {
+  if (token === undefined) return { kind: 'token-missing' };
+  const expired = token.expiresAt !== undefined && token.expiresAt <= now;
+  if (!LIVE_STATUSES.includes(token.status) || expired) {
+    return { kind: 'token-not-live', status: token.status, expired };
+  }
+  if (token.fingerprint !== undefined && token.fingerprint !== consume.fingerprint) {
+    return { kind: 'fingerprint-mismatch' };
+  }
+  return undefined;
+}
+
+/**
+ * Classifies a failed commit transaction. Its items are, in this order: the consume update, one action per
+ * state write, one put per minted token; CancellationReasons are index-aligned with them. Only codes and the
+ * returned item are read, never message text. The token's condition is judged first, as a failed consume
+ * means the signal was already handled (or never valid) whatever the state says.
+ */
+export function classifyCommitError(error: unknown, request: CommitRequest): CommitFailure {
+  const shape = sdkError(error);
+  if (shape.name !== 'TransactionCanceledException') {
+    return isTransientError(error)
+      ? { kind: 'transient', cause: error }
+      : { kind: 'permanent', cause: error };
+  }
+  const reasons = shape.CancellationReasons ?? [];
+  const failedCondition = (index: number) => reasons[index]?.Code === 'ConditionalCheckFailed';
+
+  if (failedCondition(0)) {
+    const item = reasons[0]?.Item;
+    let token: TokenRecord | undefined;
+    try {
+      token = item === undefined ? undefined : itemToToken(item);
+    } catch (malformed) {
+      return { kind: 'permanent', cause: malformed };
+    }
+    // A record that passes every check cannot have failed the condition; be safe and let the caller retry.
+    return consumeFailure(token, request.consume, request.now) ?? { kind: 'transient', cause: error };
+  }
+  for (const [i, write] of request.writes.entries()) {
+    if (failedCondition(1 + i)) return { kind: 'version-conflict', key: write.key };
+  }
+  for (const [i, token] of request.mints.entries()) {
+    if (failedCondition(1 + request.writes.length + i)) return { kind: 'mint-collision', tokenId: token.id };
+  }
+  return cancellationIsTransient(reasons)
+    ? { kind: 'transient', cause: error }
+    : { kind: 'permanent', cause: error };
+}
+
+/**
+ * Collects expression attribute names and values. Every attribute name goes through a placeholder, so no
+ * reserved word (status, key, value, ttl...) can break an expression, and only what is used is sent
+ * (DynamoDB rejects unused or empty maps).
+ */
+class Expr {
+  private readonly names: Record<string, string> = {};
+  private readonly values: Record<string, AttributeValue> = {};
+  private counter = 0;
+
+  /** Our attribute names are plain letters, so they make valid placeholders as they are. */
+  name(attribute: string): string {
+    const placeholder = `#${attribute}`;
+    this.names[placeholder] = attribute;
+    return placeholder;
+  }
+
+  value(value: AttributeValue): string {
+    const placeholder = `:v${this.counter++}`;
+    this.values[placeholder] = value;
+    return placeholder;
+  }
+
+  params(): {
+    ExpressionAttributeNames?: Record<string, string>;
+    ExpressionAttributeValues?: Record<string, AttributeValue>;
+  } {
+    return {
+      ...(Object.keys(this.names).length > 0 ? { ExpressionAttributeNames: this.names } : {}),
+      ...(Object.keys(this.values).length > 0 ? { ExpressionAttributeValues: this.values } : {}),
+    };
+  }
+}
+
+/** Runs fn over items with at most `concurrency` in flight; stops starting new ones after a failure. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (failure === undefined && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index] as T);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  if (failure) throw failure.error;
+  return results;
+}
+
+function assertTime(name: string, value: number): void {
+  if (!Number.isFinite(value)) {
+    throw new InvalidArgumentError(`${name} must be a finite number`, { [name]: value });
+  }
+}
+
+/** An id that could name a stored token (tokenToItem refuses to store others). */
+function isStorableId(id: string): boolean {
+  return typeof id === 'string' && id.length > 0 && Buffer.byteLength(sortKey(0, id)) <= 1024;
+}
+
+/**
+ * The production store: tokens and state in two DynamoDB tables, one TransactWriteItems per commit.
+ *
+ * Reads of single items are strongly consistent. Listing, relay claims, sweeps and stats read the global
+ * secondary indexes, which are eventually consistent: they may briefly miss a fresh token or show a stale
+ * status, so every write they lead to is conditional on the item's current state.
+ */
+export class DynamoDbTokenStore implements TokenStore {
+  readonly kind = 'dynamodb';
+  readonly client: DynamoDBClient;
+  private readonly ownsClient: boolean;
+  readonly tokensTable: string;
+  readonly stateTable: string;
+  private readonly retentionMs: number;
+  private readonly concurrency: number;
+  private closed = false;
+
+  constructor(options: DynamoDbStoreOptions) {
+    if (!options.tokensTable) throw new ConfigError('tokensTable', 'is required');
+    if (!options.stateTable) throw new ConfigError('stateTable', 'is required');
+    // Also guards commits: DynamoDB refuses two actions on one item, and keys of the two could then meet.
+    if (options.tokensTable === options.stateTable) {
+      throw new ConfigError('stateTable', 'must differ from tokensTable');
+    }
+    const retention = options.tombstoneRetentionMs ?? DEFAULT_RETENTION_MS;
+    if (!Number.isSafeInteger(retention) || retention < 0) {
+      throw new ConfigError('tombstoneRetentionMs', 'must be a non-negative integer');
+    }
+    const concurrency = options.concurrency ?? 16;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+      throw new ConfigError('concurrency', 'must be a positive integer');
+    }
+    this.tokensTable = options.tokensTable;
+    this.stateTable = options.stateTable;
+    this.retentionMs = retention;
+    this.concurrency = concurrency;
+    this.ownsClient = options.client === undefined;
+    this.client = options.client ?? new DynamoDBClient(options.clientConfig ?? {});
+  }
+
+  /** Creates the store and, if asked, its tables (waiting until they are ACTIVE). */
+  static async open(options: DynamoDbStoreOptions): Promise<DynamoDbTokenStore> {
+    const store = new DynamoDbTokenStore(options);
+    if (options.createTables) {
+      try {
+        await ensureTables(store.client, {
+          tokensTable: options.tokensTable,
+          stateTable: options.stateTable,
+        });
+      } catch (error) {
+        await store.close();
+        throw storeError(error, 'ensureTables');
+      }
+    }
+    return store;
+  }
+
+  async getToken(id: string): Promise<TokenRecord | undefined> {
+    if (!isStorableId(id)) {
+      this.ensureOpen();
+      return undefined;
+    }
+    return this.run('GetItem', async () => {
+      const out = await this.client.send(
+        new GetItemCommand({
+          TableName: this.tokensTable,
+          Key: { [TOKEN_ATTR.id]: s(id) },
+          ConsistentRead: true,
+        }),
+      );
+      return out.Item ? itemToToken(out.Item) : undefined;
+    });
+  }
+
+  async readState(key: string): Promise<StateItem | undefined> {
+    const Key = stateKeyOf(key);
+    return this.run('GetItem', async () => {
+      const out = await this.client.send(
+        new GetItemCommand({ TableName: this.stateTable, Key, ConsistentRead: true }),
+      );
+      return out.Item ? itemToState(out.Item) : undefined;
+    });
+  }
+
+  async mint(tokens: TokenRecord[]): Promise<void> {
+    this.ensureOpen();
+    if (tokens.length === 0) return;
+    const duplicate = firstDuplicate(tokens.map((t) => t.id));
+    if (duplicate !== undefined) throw new TokenExistsError(duplicate, 'id taken');
+    const puts = tokens.map((token) => this.mintPut(token));
+    const sizes = puts.map((put, i) => ({ label: `token ${tokens[i]!.id}`, bytes: estimateWriteSize(put) }));
+
+    if (puts.length === 1) {
+      // One token needs no transaction (which would cost twice the write units).
+      checkItemSize(sizes[0]!);
+      const put = puts[0]!.Put!;
+      return this.run('PutItem', async () => {
+        try {
+          await this.client.send(new PutItemCommand(put));
+        } catch (error) {
+          if (isConditionFailure(error)) throw new TokenExistsError(tokens[0]!.id, 'id taken');
+          throw error;
+        }
+      });
+    }
+
+    checkTransaction(sizes);
+    return this.run('TransactWriteItems', async () => {
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: puts }));
+      } catch (error) {
+        const reasons = sdkError(error).CancellationReasons;
+        const taken = reasons?.findIndex((r) => r.Code === 'ConditionalCheckFailed') ?? -1;
+        if (taken >= 0) throw new TokenExistsError(tokens[taken]!.id, 'id taken');
+        if (reasons !== undefined && cancellationIsTransient(reasons)) {
+          throw new StoreUnavailableError(
+            'DynamoDB cancelled the mint transaction; retry later',
+            {},
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    });
+  }
+
+  async issue(token: TokenRecord): Promise<IssueResult> {
+    this.ensureOpen();
+    const put = this.mintPut(token).Put!;
+    checkItemSize({ label: `token ${token.id}`, bytes: itemSize(put.Item!) });
+    return this.run('PutItem', async () => {
+      try {
+        await this.client.send(
+          new PutItemCommand({ ...put, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }),
+        );
+        return { created: true, token };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const old = sdkError(error).Item;
+        // Emulators that ignore ReturnValuesOnConditionCheckFailure send no item: read it instead.
+        const existing = old ? itemToToken(old) : await this.getToken(token.id);
+        if (existing === undefined) {
+          throw new StoreUnavailableError('token vanished while issuing; retry', { tokenId: token.id });
+        }
+        return { created: false, existing };
+      }
+    });
+  }
+
+  async commit(request: CommitRequest): Promise<CommitResult> {
+    this.ensureOpen();
+    const { consume, writes, mints, now } = request;
+    assertTime('now', now);
+    const duplicateKey = firstDuplicate(writes.map((w) => w.key));
+    if (duplicateKey !== undefined) {
+      // DynamoDB refuses two actions on one item in a transaction; so does the SQLite store, for portability.
+      throw new InvalidArgumentError('a commit may write each state key once', { key: duplicateKey });
+    }
+    if (!isStorableId(consume.tokenId)) return { ok: false, failure: { kind: 'token-missing' } };
+
+    // A mint that reuses the consumed id or another mint's id would be a second action on one item, which
+    // DynamoDB rejects as invalid. Report it as the SQLite store does: the token's own state first, then
+    // the collision.
+    const clash = firstDuplicate([consume.tokenId, ...mints.map((t) => t.id)]);
+    if (clash !== undefined) return this.localMintCollision(consume, now, clash);
+
+    const actions: TransactWriteItem[] = [
+      this.consumeUpdate(consume, now),
+      ...writes.map((write) => this.stateAction(write)),
+      ...mints.map((token) => this.mintPut(token)),
+    ];
+    checkTransaction(
+      actions.map((action, i) => ({
+        label:
+          i === 0
+            ? `token ${consume.tokenId}`
+            : i <= writes.length
+              ? `state ${writes[i - 1]!.key}`
+              : `token ${mints[i - 1 - writes.length]!.id}`,
+        // The consume update cannot see the attributes the tombstone keeps: reserve room for them.
+        bytes: estimateWriteSize(action) + (i === 0 ? TOMBSTONE_ALLOWANCE_BYTES : 0),
+      })),
+    );
+
+    try {
+      // The SDK fills in a ClientRequestToken once per send and reuses it on its own retries, so a retry
+      // after a lost answer succeeds instead of failing on the token this very transaction consumed.
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: actions }));
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, failure: classifyCommitError(error, request) };
+    }
+  }
+
+  async markDispatched(ids: string[], now: number): Promise<number> {
+    this.ensureOpen();
+    assertTime('now', now);
+    const unique = [...new Set(ids)].filter(isStorableId);
+    const moved = await mapBounded(unique, this.concurrency, (id) =>
+      this.run('UpdateItem', async () => {
+        const e = new Expr();
+        const status = e.name(TOKEN_ATTR.status);
+        const dispatched = e.value(s('dispatched'));
+        try {
+          await this.client.send(
+            new UpdateItemCommand({
+              TableName: this.tokensTable,
+              Key: { [TOKEN_ATTR.id]: s(id) },
+              ConditionExpression: `${status} = ${e.value(s('pending'))}`,
+              UpdateExpression:
+                `SET ${status} = ${dispatched}, ${e.name(TOKEN_ATTR.gsiStatus)} = ${dispatched}, ` +
+                `${e.name(TOKEN_ATTR.dispatchedAt)} = ${e.value(n(now))} REMOVE ${e.name(TOKEN_ATTR.leaseUntil)}`,
+              ...e.params(),
+            }),
+          );
+          return true;
+        } catch (error) {
+          // Not pending (any more, or never): already dispatched, consumed, revoked or unknown.
+          if (isConditionFailure(error)) return false;
+          throw error;
+        }
+      }),
+    );
+    return moved.filter(Boolean).length;
+  }
+
+  async revoke(id: string, now: number): Promise<TokenRecord> {
+    this.ensureOpen();
+    assertTime('now', now);
+    if (!isStorableId(id)) throw new UnknownTokenError(id);
+    return this.run('UpdateItem', async () => {
+      const e = new Expr();
+      try {
+        const out = await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tokensTable,
+            Key: { [TOKEN_ATTR.id]: s(id) },
+            ConditionExpression: `attribute_exists(${e.name(TOKEN_ATTR.id)}) AND ${this.liveCondition(e)}`,
+            UpdateExpression: this.endExpression(e, 'revoked', now),
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            ...e.params(),
+          }),
+        );
+        return itemToToken(out.Attributes!);
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        const old = sdkError(error).Item;
+        // Without the old item (emulators), one consistent read tells "unknown" from "ended".
+        const current = old ? itemToToken(old) : await this.getToken(id);
+        if (current === undefined) throw new UnknownTokenError(id);
+        throw new InvalidTransitionError(id, current.status, 'revoked');
+      }
+    });
+  }
+
+  async expireIssued(now: number, limit = 1000): Promise<number> {
+    this.ensureOpen();
+    assertTime('now', now);
+    if (limit < 1) return 0;
+    const e = new Expr();
+    const expiresAt = e.name(TOKEN_ATTR.expiresAt);
+    const candidates = this.indexPages(
+      {
+        IndexName: INDEX.byStatus,
+        KeyConditionExpression: `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s('issued'))}`,
+        FilterExpression: `${expiresAt} <= ${e.value(n(now))}`,
+        ...e.params(),
+      },
+      limit,
+    );
+    const expired = await this.claimEach(candidates, limit, (item) =>
+      this.conditionalUpdate(item, (u) => ({
+        ConditionExpression:
+          `${u.name(TOKEN_ATTR.status)} = ${u.value(s('issued'))} AND ` +
+          `${u.name(TOKEN_ATTR.expiresAt)} <= ${u.value(n(now))}`,
+        UpdateExpression: this.endExpression(u, 'expired', now),
+      })),
+    );
+    return expired.length;
+  }
+
+  async claimPending(options: ClaimOptions): Promise<TokenRecord[]> {
+    this.ensureOpen();
+    const { mintedBefore, now, leaseMs, limit, medium } = options;
+    assertTime('mintedBefore', mintedBefore);
+    assertTime('now', now);
+    assertTime('leaseMs', leaseMs);
+    if (limit < 1) return [];
+    // "At or before mintedBefore" = strictly before the next whole millisecond.
+    const upper = sortUpperBound(Math.floor(mintedBefore) + 1);
+    if (upper === null) return [];
+
+    const e = new Expr();
+    const leaseUntil = e.name(TOKEN_ATTR.leaseUntil);
+    const filters = [`(attribute_not_exists(${leaseUntil}) OR ${leaseUntil} < ${e.value(n(now))})`];
+    if (medium !== undefined) filters.push(`${e.name(TOKEN_ATTR.medium)} = ${e.value(s(medium))}`);
+    const candidates = this.indexPages(
+      {
+        IndexName: INDEX.byStatus,
+        KeyConditionExpression:
+          `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s('pending'))}` +
+          (upper === undefined ? '' : ` AND ${e.name(TOKEN_ATTR.gsiSort)} < ${e.value(s(upper))}`),
+        FilterExpression: filters.join(' AND '),
+        ...e.params(),
+      },
+      limit,
+    );
+    // The index may be stale: the lease is taken only if the token is still pending and unleased.
+    return this.claimEach(candidates, limit, (item) =>
+      this.conditionalUpdate(item, (u) => {
+        const lease = u.name(TOKEN_ATTR.leaseUntil);
+        const attempts = u.name(TOKEN_ATTR.attempts);
+        const nowValue = u.value(n(now));
+        return {
+          ConditionExpression:
+            `${u.name(TOKEN_ATTR.status)} = ${u.value(s('pending'))} AND ` +
+            `(attribute_not_exists(${lease}) OR ${lease} < ${nowValue})`,
+          UpdateExpression:
+            `SET ${lease} = ${u.value(n(now + leaseMs))}, ` +
+            `${attempts} = if_not_exists(${attempts}, ${u.value(n(0))}) + ${u.value(n(1))}`,
+        };
+      }),
+    );
+  }
+
+  async releaseLease(id: string): Promise<void> {
+    this.ensureOpen();
+    if (!isStorableId(id)) return;
+    await this.run('UpdateItem', async () => {
+      const e = new Expr();
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tokensTable,
+            Key: { [TOKEN_ATTR.id]: s(id) },
+            // Without the condition, an update of an unknown id would create a stray item.
+            ConditionExpression: `attribute_exists(${e.name(TOKEN_ATTR.id)})`,
+            UpdateExpression: `REMOVE ${e.name(TOKEN_ATTR.leaseUntil)}`,
+            ...e.params(),
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    });
+  }
+
+  async listByStatus(status: TokenStatus, options: ListOptions = {}): Promise<Page<TokenRecord>> {
+    return this.listIndex(INDEX.byStatus, TOKEN_ATTR.gsiStatus, status, options);
+  }
+
+  async listConversation(conversationId: string, options: ListOptions = {}): Promise<Page<TokenRecord>> {
+    if (conversationId === '') {
+      pageLimit(options.limit);
+      return { items: [] };
+    }
+    return this.listIndex(INDEX.byConversation, TOKEN_ATTR.gsiConv, conversationId, options);
+  }
+
+  async inFlightStats(): Promise<InFlightStats> {
+    this.ensureOpen();
+    const perStatus = await Promise.all(
+      IN_FLIGHT_STATUSES.map(async (status) => {
+        const e = new Expr();
+        const query = {
+          TableName: this.tokensTable,
+          IndexName: INDEX.byStatus,
+          KeyConditionExpression: `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(status))}`,
+          ...e.params(),
+        };
+        const count = await this.run('Query', async () => {
+          let total = 0;
+          let start: Item | undefined;
+          do {
+            const out = await this.client.send(
+              new QueryCommand({ ...query, Select: 'COUNT', ExclusiveStartKey: start }),
+            );
+            total += out.Count ?? 0;
+            start = out.LastEvaluatedKey;
+          } while (start);
+          return total;
+        });
+        const oldest = await this.run('Query', async () => {
+          const out = await this.client.send(
+            new QueryCommand({ ...query, Limit: 1, ScanIndexForward: true }),
+          );
+          const item = out.Items?.[0];
+          return item ? itemToToken(item).mintedAt : undefined;
+        });
+        return { count, oldest };
+      }),
+    );
+    const count = perStatus.reduce((sum, p) => sum + p.count, 0);
+    const oldest = perStatus.map((p) => p.oldest).filter((m): m is number => m !== undefined);
+    return oldest.length === 0 ? { count } : { count, oldestMintedAt: Math.min(...oldest) };
+  }
+
+  /**
+   * Deletes ended tokens past their retention. DynamoDB's TTL deletes them too, but lazily (often days later)
+   * and without guarantees, so the sweep remains the reference. Note it reads every tombstone of a status
+   * through the index, also those still within retention.
+   */
+  async purge(now: number, limit = 1000): Promise<number> {
+    this.ensureOpen();
+    assertTime('now', now);
+    let purged = 0;
+    for (const status of ENDED_STATUSES) {
+      if (purged >= limit) break;
+      const e = new Expr();
+      const candidates = this.indexPages(
+        {
+          IndexName: INDEX.byStatus,
+          KeyConditionExpression: `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(status))}`,
+          FilterExpression: `${e.name(TOKEN_ATTR.retainUntil)} <= ${e.value(n(now))}`,
+          ...e.params(),
+        },
+        limit - purged,
+      );
+      const deleted = await this.claimEach(candidates, limit - purged, (item) =>
+        this.run('DeleteItem', async () => {
+          const d = new Expr();
+          try {
+            await this.client.send(
+              new DeleteItemCommand({
+                TableName: this.tokensTable,
+                Key: { [TOKEN_ATTR.id]: item[TOKEN_ATTR.id]! },
+                ConditionExpression:
+                  `${d.name(TOKEN_ATTR.status)} = ${d.value(s(status))} AND ` +
+                  `${d.name(TOKEN_ATTR.retainUntil)} <= ${d.value(n(now))}`,
+                ...d.params(),
+              }),
+            );
+            return true;
+          } catch (error) {
+            if (isConditionFailure(error)) return undefined;
+            throw error;
+          }
+        }),
+      );
+      purged += deleted.length;
+    }
+    return purged;
+  }
+
+  async ping(): Promise<void> {
+    await this.run('GetItem', async () => {
+      await this.client.send(
+        new GetItemCommand({
+          TableName: this.tokensTable,
+          Key: { [TOKEN_ATTR.id]: s(PING_KEY) },
+          ProjectionExpression: '#id',
+          ExpressionAttributeNames: { '#id': TOKEN_ATTR.id },
+        }),
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsClient) this.client.destroy();
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+
+  private ensureOpen(): void {
+    if (this.closed) throw new ClosedError('DynamoDB token store');
+  }
+
+  private async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    try {
+      return await work();
+    } catch (error) {
+      throw storeError(error, operation);
+    }
+  }
+
+  private mintPut(token: TokenRecord): TransactWriteItem {
+    const e = new Expr();
+    return {
+      Put: {
+        TableName: this.tokensTable,
+        Item: tokenToItem(token, this.retentionMs),
+        ConditionExpression: `attribute_not_exists(${e.name(TOKEN_ATTR.id)})`,
+        ...e.params(),
+      },
+    };
+  }
+
+  /** `#status IN (issued, pending, dispatched)` */
+  private liveCondition(e: Expr): string {
+    return `${e.name(TOKEN_ATTR.status)} IN (${LIVE_STATUSES.map((st) => e.value(s(st))).join(', ')})`;
+  }
+
+  /**
+   * Moves a token to an ended status: the tombstone keeps its identity and history for the retention, and
+   * drops the payload, headers and lease.
+   */
+  private endExpression(e: Expr, status: TokenStatus, now: number, extraSets: string[] = []): string {
+    const retainUntil = now + this.retentionMs;
+    const statusValue = e.value(s(status));
+    const sets = [
+      `${e.name(TOKEN_ATTR.status)} = ${statusValue}`,
+      `${e.name(TOKEN_ATTR.gsiStatus)} = ${statusValue}`,
+      `${e.name(TOKEN_ATTR.retainUntil)} = ${e.value(n(retainUntil))}`,
+      `${e.name(TOKEN_ATTR.ttl)} = ${e.value(n(Math.ceil(retainUntil / 1000)))}`,
+      ...extraSets,
+    ];
+    const removes = [TOKEN_ATTR.payload, TOKEN_ATTR.headers, TOKEN_ATTR.leaseUntil].map((a) => e.name(a));
+    return `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`;
+  }
+
+  /** Item 0 of a commit: consume the incoming token if it exists, is live, unexpired and bound to this payload. */
+  private consumeUpdate(consume: ConsumeRequest, now: number): TransactWriteItem {
+    const e = new Expr();
+    const expiresAt = e.name(TOKEN_ATTR.expiresAt);
+    const fingerprint = e.name(TOKEN_ATTR.fingerprint);
+    const nowValue = e.value(n(now));
+    const sets = [
+      `${e.name(TOKEN_ATTR.consumedAt)} = ${nowValue}`,
+      `${e.name(TOKEN_ATTR.consumedBy)} = ${e.value(s(consume.consumedBy))}`,
+    ];
+    if (consume.response !== undefined) {
+      sets.push(`${e.name(TOKEN_ATTR.response)} = ${e.value(s(JSON.stringify(consume.response)))}`);
+    }
+    return {
+      Update: {
+        TableName: this.tokensTable,
+        Key: { [TOKEN_ATTR.id]: s(consume.tokenId) },
+        ConditionExpression: [
+          `attribute_exists(${e.name(TOKEN_ATTR.id)})`,
+          this.liveCondition(e),
+          `(attribute_not_exists(${expiresAt}) OR ${expiresAt} > ${nowValue})`,
+          `(attribute_not_exists(${fingerprint}) OR ${fingerprint} = ${e.value(s(consume.fingerprint))})`,
+        ].join(' AND '),
+        UpdateExpression: this.endExpression(e, 'consumed', now, sets),
+        // The record as it was when the condition failed comes back in the cancellation reason, so the
+        // failure is classified without a second read (and without a race against that read).
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        ...e.params(),
+      },
+    };
+  }
+
+  /** One state write of a commit (see StateWrite for the three cases). */
+  private stateAction(write: StateWrite): TransactWriteItem {
+    const Key = stateKeyOf(write.key);
+    const expected = write.expectedVersion;
+    const e = new Expr();
+    let condition: string | undefined;
+    if (expected !== undefined) {
+      if (!Number.isSafeInteger(expected) || expected < 0) {
+        throw new InvalidArgumentError('expectedVersion must be a non-negative integer', { key: write.key });
+      }
+      condition =
+        expected === 0
+          ? `attribute_not_exists(${e.name(STATE_ATTR.key)})`
+          : `${e.name(STATE_ATTR.version)} = ${e.value(n(expected))}`;
+    }
+    const conditional = condition === undefined ? {} : { ConditionExpression: condition };
+
+    if (write.value === undefined) {
+      return { Delete: { TableName: this.stateTable, Key, ...conditional, ...e.params() } };
+    }
+    const text = stateValueText(write.key, write.value);
+    if (expected !== undefined) {
+      const Item = { ...Key, [STATE_ATTR.value]: s(text), [STATE_ATTR.version]: n(expected + 1) };
+      return { Put: { TableName: this.stateTable, Item, ...conditional, ...e.params() } };
+    }
+    // Blind write: whatever the version was, it goes up by one (an absent item counts as version 0).
+    const version = e.name(STATE_ATTR.version);
+    return {
+      Update: {
+        TableName: this.stateTable,
+        Key,
+        UpdateExpression:
+          `SET ${e.name(STATE_ATTR.value)} = ${e.value(s(text))}, ` +
+          `${version} = if_not_exists(${version}, ${e.value(n(0))}) + ${e.value(n(1))}`,
+        ...e.params(),
+      },
+    };
+  }
+
+  /** Two actions on one id in a commit: answer like the SQLite store would, without sending anything. */
+  private async localMintCollision(
+    consume: ConsumeRequest,
+    now: number,
+    tokenId: string,
+  ): Promise<CommitResult> {
+    let token: TokenRecord | undefined;
+    try {
+      token = await this.getToken(consume.tokenId);
+    } catch (error) {
+      const failure: CommitFailure = isTransientError(error)
+        ? { kind: 'transient', cause: error }
+        : { kind: 'permanent', cause: error };
+      return { ok: false, failure };
+    }
+    return { ok: false, failure: consumeFailure(token, consume, now) ?? { kind: 'mint-collision', tokenId } };
+  }
+
+  /**
+   * Pages of a byStatus/byConversation query, oldest first. `wanted` sizes the pages: DynamoDB applies
+   * Limit before the filter, so ask for more than needed when a filter may drop some.
+   */
+  private async *indexPages(
+    query: Omit<QueryCommandInput, 'TableName'>,
+    wanted: number,
+  ): AsyncGenerator<Item[]> {
+    let start: Item | undefined;
+    do {
+      const out = await this.run('Query', () =>
+        this.client.send(
+          new QueryCommand({
+            ...query,
+            TableName: this.tokensTable,
+            ScanIndexForward: true,
+            Limit: Math.min(1000, Math.max(50, wanted * 2)),
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      yield out.Items ?? [];
+      start = out.LastEvaluatedKey;
+    } while (start);
+  }
+
+  /**
+   * Tries `attempt` on candidates in order until `limit` succeeded. Runs them in parallel, but never more
+   * than are still needed, so no item is changed beyond the limit (a claimed lease nobody returns would
+   * delay that token for a whole lease).
+   */
+  private async claimEach<T>(
+    pages: AsyncGenerator<Item[]>,
+    limit: number,
+    attempt: (item: Item) => Promise<T | undefined>,
+  ): Promise<T[]> {
+    const results: T[] = [];
+    for await (const page of pages) {
+      let next = 0;
+      while (next < page.length && results.length < limit) {
+        const chunk = page.slice(next, next + Math.min(limit - results.length, this.concurrency));
+        next += chunk.length;
+        for (const outcome of await mapBounded(chunk, chunk.length, attempt)) {
+          if (outcome !== undefined) results.push(outcome);
+        }
+      }
+      if (results.length >= limit) break;
+    }
+    return results;
+  }
+
+  /** A conditional UpdateItem returning the new token, or undefined if the condition no longer holds. */
+  private conditionalUpdate(
+    item: Item,
+    build: (e: Expr) => { ConditionExpression: string; UpdateExpression: string },
+  ): Promise<TokenRecord | undefined> {
+    return this.run('UpdateItem', async () => {
+      const e = new Expr();
+      const expressions = build(e);
+      try {
+        const out = await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tokensTable,
+            Key: { [TOKEN_ATTR.id]: item[TOKEN_ATTR.id]! },
+            ...expressions,
+            ReturnValues: 'ALL_NEW',
+            ...e.params(),
+          }),
+        );
+        return itemToToken(out.Attributes!);
+      } catch (error) {
+        if (isConditionFailure(error)) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * One page of an index, oldest first. Reads one item past the page to know whether a next page exists,
+   * so a cursor is given only when more items follow; and keeps reading if DynamoDB stopped early at its
+   * 1 MB page size. Cursors carry (mintedAt, id) like the SQLite store's.
+   */
+  private async listIndex(
+    indexName: string,
+    partitionAttribute: string,
+    partition: string,
+    options: ListOptions,
+  ): Promise<Page<TokenRecord>> {
+    this.ensureOpen();
+    const limit = pageLimit(options.limit);
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    if (
+      after !== undefined &&
+      (after.mintedAt < 0 || after.mintedAt > MAX_SORT_INSTANT || !isStorableId(after.id))
+    ) {
+      throw new InvalidArgumentError('cursor is not one this store gave out', { cursor: options.cursor });
+    }
+    if (options.mintedBefore !== undefined) assertTime('mintedBefore', options.mintedBefore);
+    const upper = options.mintedBefore === undefined ? undefined : sortUpperBound(options.mintedBefore);
+    if (upper === null) return { items: [] };
+    const afterSort = after === undefined ? undefined : sortKey(after.mintedAt, after.id);
+    // A cursor at or past the bound (the bound changed between calls): nothing can follow it.
+    if (afterSort !== undefined && upper !== undefined && afterSort >= upper) return { items: [] };
+
+    const e = new Expr();
+    const query: Omit<QueryCommandInput, 'TableName'> = {
+      IndexName: indexName,
+      KeyConditionExpression:
+        `${e.name(partitionAttribute)} = ${e.value(s(partition))}` +
+        (upper === undefined ? '' : ` AND ${e.name(TOKEN_ATTR.gsiSort)} < ${e.value(s(upper))}`),
+      ScanIndexForward: true,
+      ...e.params(),
+    };
+    let start: Item | undefined =
+      after === undefined
+        ? undefined
+        : {
+            [TOKEN_ATTR.id]: s(after.id),
+            [partitionAttribute]: s(partition),
+            [TOKEN_ATTR.gsiSort]: s(afterSort!),
+          };
+    const found: Item[] = [];
+    do {
+      const out = await this.run('Query', () =>
+        this.client.send(
+          new QueryCommand({
+            ...query,
+            TableName: this.tokensTable,
+            Limit: limit + 1 - found.length,
+            ExclusiveStartKey: start,
+          }),
+        ),
+      );
+      found.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined && found.length <= limit);
+
+    const items = found.slice(0, limit).map(itemToToken);
+    const last = items[items.length - 1];
+    return found.length > limit && last ? { items, cursor: encodeCursor(last) } : { items };
+  }
+}
+
+function firstDuplicate(values: readonly string[]): string | undefined {
+  const seen = new Set<string>();
+  for (const value of values) {
+    if (seen.has(value)) return value;
+    seen.add(value);
+  }
+  return undefined;
+}

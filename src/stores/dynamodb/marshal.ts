@@ -1,0 +1,262 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { InvalidArgumentError, StoreFailureError } from '../../core/errors.js';
+import type { JsonValue } from '../../core/fingerprint.js';
+import type { StateItem } from '../../core/store.js';
+import { TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+
+export type Item = Record<string, AttributeValue>;
+
+/**
+ * Attribute names of the tokens table. Record fields keep their camelCase names; the `gsi*` attributes exist
+ * only to feed the secondary indexes, `medium` lets the relay filter by destination medium in the query,
+ * and `ttl` drives DynamoDB's own (lazy) expiry of tombstones.
+ */
+export const TOKEN_ATTR = {
+  id: 'id',
+  conversationId: 'conversationId',
+  parentId: 'parentId',
+  mintedBy: 'mintedBy',
+  destination: 'destination',
+  medium: 'medium',
+  fingerprint: 'fingerprint',
+  payload: 'payload',
+  headers: 'headers',
+  status: 'status',
+  mintedAt: 'mintedAt',
+  dispatchedAt: 'dispatchedAt',
+  attempts: 'attempts',
+  expiresAt: 'expiresAt',
+  consumedAt: 'consumedAt',
+  consumedBy: 'consumedBy',
+  response: 'response',
+  leaseUntil: 'leaseUntil',
+  retainUntil: 'retainUntil',
+  ttl: 'ttl',
+  gsiStatus: 'gsiStatus',
+  gsiSort: 'gsiSort',
+  gsiConv: 'gsiConv',
+} as const;
+
+export const STATE_ATTR = { key: 'key', value: 'value', version: 'version' } as const;
+
+/** Width of the zero-padded mintedAt in `gsiSort`: ms timestamps stay below 10^15 until the year 33658. */
+const SORT_DIGITS = 15;
+export const MAX_SORT_INSTANT = 10 ** SORT_DIGITS - 1;
+/** DynamoDB's limit for a sort key value (bytes). */
+const MAX_SORT_KEY_BYTES = 1024;
+/** DynamoDB's limit for a partition key value (bytes). */
+const MAX_PARTITION_KEY_BYTES = 2048;
+
+export const s = (value: string): AttributeValue => ({ S: value });
+export const n = (value: number): AttributeValue => ({ N: String(value) });
+
+/** Zero-padded instant so that string order equals numeric order in the GSI sort key. */
+export function padInstant(instant: number): string {
+  return String(instant).padStart(SORT_DIGITS, '0');
+}
+
+/** The GSI sort key of a token: oldest first, ties broken by id (the same order as the SQLite store). */
+export function sortKey(mintedAt: number, id: string): string {
+  return `${padInstant(mintedAt)}#${id}`;
+}
+
+/**
+ * Exclusive upper bound on `gsiSort` selecting tokens minted strictly before `instant`, or undefined when every
+ * token qualifies. `padInstant(t)` sorts after every `padInstant(t - 1) + '#' + id`, so no sentinel character
+ * (whose order would depend on the id alphabet) is needed. Returns null when nothing can qualify.
+ */
+export function sortUpperBound(instant: number): string | undefined | null {
+  const bound = Math.ceil(instant);
+  if (bound <= 0) return null;
+  if (bound > MAX_SORT_INSTANT) return undefined;
+  return padInstant(bound);
+}
+
+/** TTL attribute (epoch seconds) for a record, if DynamoDB may ever delete it on its own. */
+export function ttlSeconds(
+  token: Pick<TokenRecord, 'status' | 'expiresAt' | 'retainUntil'>,
+  retentionMs: number,
+) {
+  if (token.retainUntil !== undefined) return Math.ceil(token.retainUntil / 1000);
+  // An issued token nobody used: forgettable once expired plus the tombstone retention, even if no
+  // expireIssued sweep ever marked it expired. Pending/dispatched tokens never get a TTL.
+  if (token.status === 'issued' && token.expiresAt !== undefined) {
+    return Math.ceil((token.expiresAt + retentionMs) / 1000);
+  }
+  return undefined;
+}
+
+function assertInstant(name: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${name} must be a non-negative integer (ms since epoch)`, {
+      [name]: value,
+    });
+  }
+}
+
+/** Full item for a new token. Validates what DynamoDB would otherwise reject with a less clear message. */
+export function tokenToItem(token: TokenRecord, retentionMs: number): Item {
+  if (typeof token.id !== 'string' || token.id.length === 0) {
+    throw new InvalidArgumentError('token id must be a non-empty string', { tokenId: token.id });
+  }
+  if (!TOKEN_STATUSES.includes(token.status)) {
+    throw new InvalidArgumentError(`unknown token status ${String(token.status)}`, { tokenId: token.id });
+  }
+  if (token.mintedAt > MAX_SORT_INSTANT) {
+    throw new InvalidArgumentError('mintedAt is out of range', {
+      tokenId: token.id,
+      mintedAt: token.mintedAt,
+    });
+  }
+  for (const field of [
+    'mintedAt',
+    'dispatchedAt',
+    'expiresAt',
+    'consumedAt',
+    'leaseUntil',
+    'retainUntil',
+  ] as const) {
+    assertInstant(field, token[field]);
+  }
+  if (!Number.isSafeInteger(token.attempts) || token.attempts < 0) {
+    throw new InvalidArgumentError('attempts must be a non-negative integer', { tokenId: token.id });
+  }
+  const gsiSort = sortKey(token.mintedAt, token.id);
+  if (Buffer.byteLength(gsiSort) > MAX_SORT_KEY_BYTES) {
+    throw new InvalidArgumentError('token id is too long for the store', { tokenId: token.id.slice(0, 64) });
+  }
+
+  const A = TOKEN_ATTR;
+  const item: Item = {
+    [A.id]: s(token.id),
+    [A.conversationId]: s(token.conversationId),
+    [A.mintedBy]: s(token.mintedBy),
+    [A.status]: s(token.status),
+    [A.mintedAt]: n(token.mintedAt),
+    [A.attempts]: n(token.attempts),
+    [A.gsiStatus]: s(token.status),
+    [A.gsiSort]: s(gsiSort),
+  };
+  // An index key attribute may not be an empty string; such a token is simply absent from byConversation.
+  if (token.conversationId !== '') item[A.gsiConv] = s(token.conversationId);
+  if (token.parentId !== undefined) item[A.parentId] = s(token.parentId);
+  if (token.destination !== undefined) {
+    item[A.destination] = s(JSON.stringify(token.destination));
+    item[A.medium] = s(token.destination.medium);
+  }
+  if (token.fingerprint !== undefined) item[A.fingerprint] = s(token.fingerprint);
+  // JSON text keeps payloads exact (no number precision or empty-set surprises of native DynamoDB types).
+  if (token.payload !== undefined) item[A.payload] = s(JSON.stringify(token.payload));
+  if (token.headers !== undefined) item[A.headers] = s(JSON.stringify(token.headers));
+  if (token.dispatchedAt !== undefined) item[A.dispatchedAt] = n(token.dispatchedAt);
+  if (token.expiresAt !== undefined) item[A.expiresAt] = n(token.expiresAt);
+  if (token.consumedAt !== undefined) item[A.consumedAt] = n(token.consumedAt);
+  if (token.consumedBy !== undefined) item[A.consumedBy] = s(token.consumedBy);
+  if (token.response !== undefined) item[A.response] = s(JSON.stringify(token.response));
+  if (token.leaseUntil !== undefined) item[A.leaseUntil] = n(token.leaseUntil);
+  if (token.retainUntil !== undefined) item[A.retainUntil] = n(token.retainUntil);
+  const ttl = ttlSeconds(token, retentionMs);
+  if (ttl !== undefined) item[A.ttl] = n(ttl);
+  return item;
+}
+
+/** Reads a token back; a malformed item is a store failure (someone else wrote to the table). */
+export function itemToToken(item: Item): TokenRecord {
+  const A = TOKEN_ATTR;
+  const id = str(item, A.id);
+  try {
+    const status = str(item, A.status);
+    if (!TOKEN_STATUSES.includes(status as TokenStatus)) throw new Error(`unknown status ${status}`);
+    const token: TokenRecord = {
+      id,
+      conversationId: str(item, A.conversationId),
+      mintedBy: str(item, A.mintedBy),
+      status: status as TokenStatus,
+      mintedAt: num(item, A.mintedAt),
+      attempts: num(item, A.attempts),
+    };
+    const parentId = optStr(item, A.parentId);
+    if (parentId !== undefined) token.parentId = parentId;
+    const destination = optStr(item, A.destination);
+    if (destination !== undefined) token.destination = JSON.parse(destination);
+    const fingerprint = optStr(item, A.fingerprint);
+    if (fingerprint !== undefined) token.fingerprint = fingerprint;
+    const payload = optStr(item, A.payload);
+    if (payload !== undefined) token.payload = JSON.parse(payload) as JsonValue;
+    const headers = optStr(item, A.headers);
+    if (headers !== undefined) token.headers = JSON.parse(headers);
+    const dispatchedAt = optNum(item, A.dispatchedAt);
+    if (dispatchedAt !== undefined) token.dispatchedAt = dispatchedAt;
+    const expiresAt = optNum(item, A.expiresAt);
+    if (expiresAt !== undefined) token.expiresAt = expiresAt;
+    const consumedAt = optNum(item, A.consumedAt);
+    if (consumedAt !== undefined) token.consumedAt = consumedAt;
+    const consumedBy = optStr(item, A.consumedBy);
+    if (consumedBy !== undefined) token.consumedBy = consumedBy;
+    const response = optStr(item, A.response);
+    if (response !== undefined) token.response = JSON.parse(response);
+    const leaseUntil = optNum(item, A.leaseUntil);
+    if (leaseUntil !== undefined) token.leaseUntil = leaseUntil;
+    const retainUntil = optNum(item, A.retainUntil);
+    if (retainUntil !== undefined) token.retainUntil = retainUntil;
+    return token;
+  } catch (error) {
+    throw new StoreFailureError(`token item ${id} is malformed`, { tokenId: id }, { cause: error });
+  }
+}
+
+export function stateKeyOf(key: string): Item {
+  if (typeof key !== 'string' || key.length === 0 || Buffer.byteLength(key) > MAX_PARTITION_KEY_BYTES) {
+    throw new InvalidArgumentError(
+      `state key must be a non-empty string of at most ${MAX_PARTITION_KEY_BYTES} bytes`,
+    );
+  }
+  return { [STATE_ATTR.key]: s(key) };
+}
+
+export function itemToState(item: Item): StateItem {
+  const key = str(item, STATE_ATTR.key);
+  try {
+    return {
+      key,
+      value: JSON.parse(str(item, STATE_ATTR.value)) as JsonValue,
+      version: num(item, STATE_ATTR.version),
+    };
+  } catch (error) {
+    throw new StoreFailureError(`state item ${key} is malformed`, { key }, { cause: error });
+  }
+}
+
+/** JSON text of a state value; rejects what JSON cannot carry instead of storing `undefined`. */
+export function stateValueText(key: string, value: JsonValue): string {
+  const text = JSON.stringify(value);
+  if (typeof text !== 'string') throw new InvalidArgumentError(`state value of ${key} is not JSON`, { key });
+  return text;
+}
+
+function str(item: Item, name: string): string {
+  const value = item[name]?.S;
+  if (value === undefined)
+    throw new StoreFailureError(`item lacks string attribute ${name}`, { attribute: name });
+  return value;
+}
+
+function optStr(item: Item, name: string): string | undefined {
+  return item[name]?.S;
+}
+
+function num(item: Item, name: string): number {
+  const value = optNum(item, name);
+  if (value === undefined)
+    throw new StoreFailureError(`item lacks number attribute ${name}`, { attribute: name });
+  return value;
+}
+
+function optNum(item: Item, name: string): number | undefined {
+  const text = item[name]?.N;
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value)) throw new StoreFailureError(`attribute ${name} is not a finite number`);
+  return value;
+}

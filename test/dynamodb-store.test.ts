@@ -1,0 +1,579 @@
+import { readFileSync } from 'node:fs';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import {
+  ConfigError,
+  ErrorCodes,
+  InvalidArgumentError,
+  InvalidTransitionError,
+  LimitExceededError,
+  StoreUnavailableError,
+  TokenExistsError,
+  UnknownTokenError,
+} from '../src/core/errors.js';
+import { fingerprint } from '../src/core/fingerprint.js';
+import { newTokenId } from '../src/core/ids.js';
+import type { CommitRequest, CommitResult } from '../src/core/store.js';
+import type { TokenRecord } from '../src/core/token.js';
+import {
+  classifyCommitError,
+  type DynamoDbStoreOptions,
+  DynamoDbTokenStore,
+} from '../src/stores/dynamodb/dynamodb-store.js';
+import { attributeValueSize, DYNAMODB_LIMITS, itemSize } from '../src/stores/dynamodb/limits.js';
+import { ensureTables, stateTableDefinition, tokensTableDefinition } from '../src/stores/dynamodb/tables.js';
+import {
+  type DynamoDbLocal,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  startDynamoDbLocal,
+} from './support/dynamodb-local.js';
+
+let local: DynamoDbLocal | undefined;
+let client: DynamoDBClient;
+const stores: DynamoDbTokenStore[] = [];
+
+beforeAll(async () => {
+  local = await startDynamoDbLocal();
+  client = new DynamoDBClient({
+    endpoint: local.endpoint,
+    region: LOCAL_REGION,
+    credentials: LOCAL_CREDENTIALS,
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(stores.map((store) => store.close()));
+  client?.destroy();
+  await local?.stop();
+});
+
+function uniqueNames() {
+  const unique = newTokenId()
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 12);
+  return { tokensTable: `d_${unique}_tokens`, stateTable: `d_${unique}_state` };
+}
+
+async function openStore(options: Partial<DynamoDbStoreOptions> = {}): Promise<DynamoDbTokenStore> {
+  const store = await DynamoDbTokenStore.open({
+    clientConfig: { endpoint: local!.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS },
+    ...uniqueNames(),
+    createTables: true,
+    ...options,
+  });
+  stores.push(store);
+  return store;
+}
+
+let clock = 1_700_000_000_000;
+function pending(overrides: Partial<TokenRecord> = {}): TokenRecord {
+  const payload = overrides.payload ?? { n: clock };
+  return {
+    id: newTokenId(),
+    conversationId: newTokenId(),
+    mintedBy: 'test',
+    destination: { medium: 'amqp', exchange: 'x', routingKey: 'r' },
+    fingerprint: fingerprint(payload),
+    payload,
+    status: 'pending',
+    mintedAt: clock++,
+    attempts: 0,
+    ...overrides,
+  };
+}
+
+function consumeOf(token: TokenRecord, now = Date.now()): CommitRequest {
+  return {
+    consume: { tokenId: token.id, fingerprint: token.fingerprint!, consumedBy: 'handler' },
+    writes: [],
+    mints: [],
+    now,
+  };
+}
+
+describe('DynamoDB tables', () => {
+  it('creates tables with their indexes and TTL, and does so idempotently', async () => {
+    const names = uniqueNames();
+    await ensureTables(client, names);
+    await ensureTables(client, names);
+    await Promise.all([ensureTables(client, names), ensureTables(client, names)]);
+    const tokens = (await client.send(new DescribeTableCommand({ TableName: names.tokensTable }))).Table;
+    expect(tokens?.TableStatus).toBe('ACTIVE');
+    expect(tokens?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual([
+      'byConversation',
+      'byStatus',
+    ]);
+    const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: names.tokensTable }));
+    expect(ttl.TimeToLiveDescription).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
+    const state = (await client.send(new DescribeTableCommand({ TableName: names.stateTable }))).Table;
+    expect(state?.KeySchema).toEqual([{ AttributeName: 'key', KeyType: 'HASH' }]);
+  });
+
+  it('refuses an existing table whose key schema is not the expected one', async () => {
+    const names = uniqueNames();
+    await client.send(
+      new CreateTableCommand({
+        TableName: names.tokensTable,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      }),
+    );
+    await expect(ensureTables(client, names)).rejects.toBeInstanceOf(ConfigError);
+    await expect(ensureTables(client, { tokensTable: 'same', stateTable: 'same' })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+  });
+
+  it('matches the CloudFormation template in deploy/', () => {
+    const template = parse(readFileSync(new URL('../deploy/dynamodb-table.yaml', import.meta.url), 'utf8'));
+    const cases = [
+      [template.Resources.TokensTable, tokensTableDefinition('x'), 'TokensTableName'],
+      [template.Resources.StateTable, stateTableDefinition('x'), 'StateTableName'],
+    ] as const;
+    for (const [resource, definition, parameter] of cases) {
+      expect(resource.Type).toBe('AWS::DynamoDB::Table');
+      const { TableName, ...properties } = resource.Properties;
+      expect(TableName).toEqual({ Ref: parameter });
+      const { TableName: _name, ...expected } = definition;
+      expect(properties).toMatchObject(expected);
+      const extra = Object.keys(properties).filter((k) => !(k in expected));
+      expect(extra.sort()).toEqual(
+        parameter === 'TokensTableName'
+          ? ['PointInTimeRecoverySpecification', 'TimeToLiveSpecification']
+          : ['PointInTimeRecoverySpecification'],
+      );
+    }
+    expect(template.Resources.TokensTable.Properties.TimeToLiveSpecification).toEqual({
+      AttributeName: 'ttl',
+      Enabled: true,
+    });
+    // Same indexes, none extra.
+    expect(template.Resources.TokensTable.Properties.GlobalSecondaryIndexes).toEqual(
+      tokensTableDefinition('x').GlobalSecondaryIndexes,
+    );
+  });
+});
+
+describe('DynamoDB item sizes', () => {
+  it('counts attribute names and values the way DynamoDB does (numbers on the high side)', () => {
+    expect(itemSize({ id: { S: 'abc' } })).toBe(5);
+    expect(itemSize({ id: { S: 'é' } })).toBe(4);
+    expect(attributeValueSize({ N: '1700000000000' })).toBe(8);
+    expect(attributeValueSize({ BOOL: true })).toBe(1);
+    expect(attributeValueSize({ L: [{ S: 'ab' }, { NULL: true }] })).toBe(3 + 1 + 2 + 1 + 1);
+    expect(attributeValueSize({ M: { k: { S: 'v' } } })).toBe(3 + 1 + 1 + 1);
+  });
+});
+
+describe('DynamoDbTokenStore', () => {
+  it('round-trips every field exactly and keeps the index attributes and TTL in the item', async () => {
+    const store = await openStore({ tombstoneRetentionMs: 60_000 });
+    const token = pending({
+      parentId: newTokenId(),
+      payload: null,
+      fingerprint: fingerprint(null),
+      headers: { 'x-trace': 'é€' },
+      destination: { medium: 'http', method: 'POST', url: 'https://example.test/a?b=1' },
+      dispatchedAt: 5,
+      leaseUntil: 6,
+    });
+    await store.mint([token]);
+    expect(await store.getToken(token.id)).toEqual(token);
+
+    const issued: TokenRecord = { ...pending(), status: 'issued', expiresAt: 2_000_000_000_000 };
+    expect(await store.issue(issued)).toEqual({ created: true, token: issued });
+    expect(await store.issue({ ...issued, mintedBy: 'other' })).toEqual({ created: false, existing: issued });
+
+    const raw = async (id: string) =>
+      (
+        await store.client.send(
+          new GetItemCommand({ TableName: store.tokensTable, Key: { id: { S: id } }, ConsistentRead: true }),
+        )
+      ).Item!;
+    const item = await raw(token.id);
+    expect(item.gsiStatus).toEqual({ S: 'pending' });
+    expect(item.gsiSort).toEqual({ S: `${String(token.mintedAt).padStart(15, '0')}#${token.id}` });
+    expect(item.gsiConv).toEqual({ S: token.conversationId });
+    expect(item.medium).toEqual({ S: 'http' });
+    expect(item.ttl).toBeUndefined();
+    expect((await raw(issued.id)).ttl).toEqual({ N: String(Math.ceil((2_000_000_000_000 + 60_000) / 1000)) });
+
+    const now = 1_800_000_000_123;
+    const response = {
+      statusCode: 201,
+      headers: { 'content-type': 'application/json' },
+      body: '{"ok":true}',
+    };
+    const result = await store.commit({
+      ...consumeOf(token, now),
+      consume: { tokenId: token.id, fingerprint: token.fingerprint!, consumedBy: 'h', response },
+    });
+    expect(result).toEqual({ ok: true });
+    const tombstone = await store.getToken(token.id);
+    const { payload: _p, headers: _h, leaseUntil: _l, ...kept } = token;
+    expect(tombstone).toEqual({
+      ...kept,
+      status: 'consumed',
+      consumedAt: now,
+      consumedBy: 'h',
+      response,
+      retainUntil: now + 60_000,
+    });
+    const tombItem = await raw(token.id);
+    expect(tombItem.ttl).toEqual({ N: String(Math.ceil((now + 60_000) / 1000)) });
+    expect(tombItem.gsiStatus).toEqual({ S: 'consumed' });
+  });
+
+  it('checks the 100-item, 400 KB and 4 MB limits before sending anything', async () => {
+    const store = await openStore();
+    const many = Array.from({ length: 101 }, () => pending());
+    const tooMany = await store.mint(many).catch((e: unknown) => e);
+    expect(tooMany).toBeInstanceOf(LimitExceededError);
+    expect((tooMany as LimitExceededError).details).toMatchObject({ limit: 100, actual: 101 });
+    expect(await store.getToken(many[0]!.id)).toBeUndefined();
+
+    const huge = pending({ payload: 'x'.repeat(400 * 1024) });
+    const tooBig = await store.mint([huge]).catch((e: unknown) => e);
+    expect(tooBig).toBeInstanceOf(LimitExceededError);
+    expect((tooBig as LimitExceededError).details).toMatchObject({ limit: DYNAMODB_LIMITS.maxItemBytes });
+    await expect(store.issue({ ...huge, status: 'issued' })).rejects.toBeInstanceOf(LimitExceededError);
+
+    const root = pending();
+    await store.mint([root]);
+    // 11 tokens of ~390 KB: each fits, together they exceed 4 MB.
+    const heavy = Array.from({ length: 11 }, () => pending({ payload: 'y'.repeat(390 * 1024) }));
+    const overTotal = await store.commit({ ...consumeOf(root), mints: heavy }).catch((e: unknown) => e);
+    expect(overTotal).toBeInstanceOf(LimitExceededError);
+    expect((overTotal as LimitExceededError).details).toMatchObject({
+      limit: DYNAMODB_LIMITS.maxTransactionBytes,
+    });
+    expect((overTotal as LimitExceededError).code).toBe(ErrorCodes.LIMIT_EXCEEDED);
+
+    // consume + 100 mints = 101 actions
+    const hundred = Array.from({ length: 100 }, () => pending());
+    await expect(store.commit({ ...consumeOf(root), mints: hundred })).rejects.toMatchObject({
+      details: { limit: 100, actual: 101 },
+    });
+    const bigState = store.commit({
+      ...consumeOf(root),
+      writes: [{ key: 'big', value: 'z'.repeat(410 * 1024) }],
+    });
+    await expect(bigState).rejects.toBeInstanceOf(LimitExceededError);
+    expect((await store.getToken(root.id))?.status).toBe('pending');
+    expect(await store.getToken(heavy[0]!.id)).toBeUndefined();
+    expect(await store.readState('big')).toBeUndefined();
+
+    // 99 mints + consume = 100 actions is fine
+    const ninetyNine = Array.from({ length: 99 }, () => pending());
+    expect(await store.commit({ ...consumeOf(root), mints: ninetyNine })).toEqual({ ok: true });
+    expect((await store.getToken(ninetyNine[98]!.id))?.status).toBe('pending');
+  });
+
+  it('classifies failed commits from the cancellation reasons, and writes nothing', async () => {
+    const store = await openStore();
+    const root = pending();
+    const other = pending();
+    await store.mint([root, other]);
+    const now = Date.now();
+    const fail = (result: CommitResult) => (result.ok ? undefined : result.failure);
+
+    expect(fail(await store.commit(consumeOf(pending(), now)))).toEqual({ kind: 'token-missing' });
+    expect(fail(await store.commit(consumeOf({ ...root, id: '' }, now)))).toEqual({ kind: 'token-missing' });
+    expect(
+      fail(
+        await store.commit({
+          ...consumeOf(root, now),
+          consume: { ...consumeOf(root).consume, fingerprint: 'f' },
+        }),
+      ),
+    ).toEqual({ kind: 'fingerprint-mismatch' });
+
+    const child = pending();
+    const conflict = await store.commit({
+      ...consumeOf(root, now),
+      writes: [
+        { key: 'blind', value: 1 },
+        { key: 'guarded', value: 2, expectedVersion: 3 },
+      ],
+      mints: [child],
+    });
+    expect(fail(conflict)).toEqual({ kind: 'version-conflict', key: 'guarded' });
+    const collision = await store.commit({ ...consumeOf(root, now), mints: [child, other] });
+    expect(fail(collision)).toEqual({ kind: 'mint-collision', tokenId: other.id });
+    // Same id twice in one transaction is refused by DynamoDB as invalid; the store answers like SQLite.
+    expect(fail(await store.commit({ ...consumeOf(root, now), mints: [root] }))).toEqual({
+      kind: 'mint-collision',
+      tokenId: root.id,
+    });
+    expect(fail(await store.commit({ ...consumeOf(root, now), mints: [child, child] }))).toEqual({
+      kind: 'mint-collision',
+      tokenId: child.id,
+    });
+    expect((await store.getToken(root.id))?.status).toBe('pending');
+    expect(await store.getToken(child.id)).toBeUndefined();
+    expect(await store.readState('blind')).toBeUndefined();
+
+    expect(
+      await store.commit({
+        ...consumeOf(root, now),
+        writes: [{ key: 'guarded', value: 1, expectedVersion: 0 }],
+      }),
+    ).toEqual({ ok: true });
+    // The token's reason wins over a state conflict in the same transaction.
+    const again = await store.commit({
+      ...consumeOf(root, now),
+      writes: [{ key: 'guarded', value: 1, expectedVersion: 0 }],
+    });
+    expect(fail(again)).toEqual({ kind: 'token-not-live', status: 'consumed', expired: false });
+    const stateConflict = await store.commit({
+      ...consumeOf(other, now),
+      writes: [{ key: 'guarded', value: 9, expectedVersion: 0 }],
+    });
+    expect(fail(stateConflict)).toEqual({ kind: 'version-conflict', key: 'guarded' });
+
+    const stale: TokenRecord = { ...pending(), status: 'issued', expiresAt: now - 1 };
+    await store.issue(stale);
+    expect(fail(await store.commit(consumeOf(stale, now)))).toEqual({
+      kind: 'token-not-live',
+      status: 'issued',
+      expired: true,
+    });
+    await expect(
+      store.commit({
+        ...consumeOf(other, now),
+        writes: [
+          { key: 'a', value: 1 },
+          { key: 'a', value: 2 },
+        ],
+      }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('versions state: guarded puts and deletes, blind writes bump whatever the version', async () => {
+    const store = await openStore();
+    const commitWith = async (writes: CommitRequest['writes']) => {
+      const token = pending();
+      await store.mint([token]);
+      return store.commit({ ...consumeOf(token), writes });
+    };
+    expect(await commitWith([{ key: 'k', value: { a: [1, 'two', null] } }])).toEqual({ ok: true });
+    expect(await store.readState('k')).toEqual({ key: 'k', value: { a: [1, 'two', null] }, version: 1 });
+    expect(await commitWith([{ key: 'k', value: 'b' }])).toEqual({ ok: true });
+    expect(await store.readState('k')).toEqual({ key: 'k', value: 'b', version: 2 });
+    expect(await commitWith([{ key: 'k', value: 'c', expectedVersion: 2 }])).toEqual({ ok: true });
+    expect(await store.readState('k')).toMatchObject({ value: 'c', version: 3 });
+    expect(await commitWith([{ key: 'k', expectedVersion: 2 }])).toMatchObject({ ok: false });
+    expect(await commitWith([{ key: 'k', expectedVersion: 3 }])).toEqual({ ok: true });
+    expect(await store.readState('k')).toBeUndefined();
+    expect(await commitWith([{ key: 'k', value: 0, expectedVersion: 0 }])).toEqual({ ok: true });
+    expect(await store.readState('k')).toMatchObject({ value: 0, version: 1 });
+    expect(await commitWith([{ key: 'k' }])).toEqual({ ok: true });
+    expect(await store.readState('k')).toBeUndefined();
+  });
+
+  it('lets one of many concurrent commits of one token win; the others learn why', async () => {
+    const store = await openStore();
+    const root = pending();
+    await store.mint([root]);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.commit({
+          ...consumeOf(root),
+          writes: [{ key: 'once', value: i, expectedVersion: 0 }],
+          mints: [pending()],
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    for (const r of results) {
+      if (!r.ok) expect(['token-not-live', 'transient']).toContain(r.failure.kind);
+    }
+    expect(await store.readState('once')).toMatchObject({ version: 1 });
+  });
+
+  it('classifies transport and service errors as transient or permanent', () => {
+    const request = consumeOf(pending());
+    const cancelled = (codes: string[]) =>
+      new TransactionCanceledException({
+        message: 'cancelled',
+        $metadata: { httpStatusCode: 400 },
+        CancellationReasons: codes.map((Code) => ({ Code })),
+      });
+    expect(classifyCommitError(cancelled(['None', 'TransactionConflict']), request).kind).toBe('transient');
+    expect(classifyCommitError(cancelled(['ThrottlingError']), request).kind).toBe('transient');
+    expect(classifyCommitError(cancelled(['None', 'ValidationError']), request).kind).toBe('permanent');
+    expect(classifyCommitError(cancelled(['ConditionalCheckFailed']), request)).toEqual({
+      kind: 'token-missing',
+    });
+    const withStatus = (name: string, httpStatusCode: number) =>
+      Object.assign(new Error(name), { name, $metadata: { httpStatusCode } });
+    expect(classifyCommitError(withStatus('ThrottlingException', 400), request).kind).toBe('transient');
+    expect(classifyCommitError(withStatus('ProvisionedThroughputExceededException', 400), request).kind).toBe(
+      'transient',
+    );
+    expect(classifyCommitError(withStatus('InternalServerError', 500), request).kind).toBe('transient');
+    expect(classifyCommitError(withStatus('ValidationException', 400), request).kind).toBe('permanent');
+    expect(classifyCommitError(withStatus('ResourceNotFoundException', 400), request).kind).toBe('permanent');
+    expect(
+      classifyCommitError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), request).kind,
+    ).toBe('transient');
+  });
+
+  it('reports an unreachable DynamoDB as transient (commit) and StoreUnavailableError (other calls)', async () => {
+    const store = new DynamoDbTokenStore({
+      clientConfig: {
+        endpoint: 'http://127.0.0.1:9',
+        region: LOCAL_REGION,
+        credentials: LOCAL_CREDENTIALS,
+        maxAttempts: 1,
+      },
+      ...uniqueNames(),
+    });
+    stores.push(store);
+    const result = await store.commit(consumeOf(pending()));
+    expect(result.ok === false && result.failure.kind).toBe('transient');
+    await expect(store.getToken(newTokenId())).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.ping()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await store.close();
+    await expect(store.getToken(newTokenId())).rejects.toMatchObject({ code: ErrorCodes.CLOSED });
+  });
+
+  it('mints all or nothing and names the taken id', async () => {
+    const store = await openStore();
+    const taken = pending();
+    await store.mint([taken]);
+    const fresh = pending();
+    const error = await store.mint([fresh, taken]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TokenExistsError);
+    expect((error as TokenExistsError).details).toEqual({ tokenId: taken.id });
+    expect(await store.getToken(fresh.id)).toBeUndefined();
+    await expect(store.mint([fresh, fresh])).rejects.toBeInstanceOf(TokenExistsError);
+    await store.mint([]);
+    await store.ping();
+  });
+
+  it('marks dispatched, revokes, expires, leases and purges with conditional writes', async () => {
+    const store = await openStore({ tombstoneRetentionMs: 1_000 });
+    const now = Date.now();
+    const a = pending({ mintedAt: now - 50_000 });
+    const b = pending({
+      mintedAt: now - 40_000,
+      destination: { medium: 'http', method: 'POST', url: 'https://h/' },
+    });
+    const c = pending({ mintedAt: now - 30_000 });
+    await store.mint([a, b, c]);
+
+    expect(await store.markDispatched([a.id, a.id, newTokenId(), ''], now)).toBe(1);
+    expect(await store.markDispatched([a.id], now)).toBe(0);
+    expect(await store.getToken(a.id)).toMatchObject({ status: 'dispatched', dispatchedAt: now });
+
+    const claimed = await store.claimPending({ mintedBefore: now, now, leaseMs: 10_000, limit: 1 });
+    expect(claimed.map((t) => t.id)).toEqual([b.id]);
+    expect(claimed[0]).toMatchObject({ attempts: 1, leaseUntil: now + 10_000, payload: b.payload });
+    expect(
+      (await store.claimPending({ mintedBefore: now, now, leaseMs: 10_000, limit: 5 })).map((t) => t.id),
+    ).toEqual([c.id]);
+    expect(await store.claimPending({ mintedBefore: now, now, leaseMs: 10_000, limit: 5 })).toEqual([]);
+    await store.releaseLease(b.id);
+    await store.releaseLease(newTokenId()); // unknown: no error, and no stray item
+    expect(
+      (
+        await store.claimPending({ mintedBefore: now, now: now + 1, leaseMs: 1, limit: 5, medium: 'http' })
+      ).map((t) => t.id),
+    ).toEqual([b.id]);
+    expect(
+      await store.claimPending({ mintedBefore: now - 45_000, now: now + 99_999, leaseMs: 1, limit: 5 }),
+    ).toEqual([]);
+    // mintedBefore is inclusive
+    expect(
+      (await store.claimPending({ mintedBefore: c.mintedAt, now: now + 99_999, leaseMs: 1, limit: 5 })).map(
+        (t) => t.id,
+      ),
+    ).toEqual([b.id, c.id]);
+
+    const revoked = await store.revoke(c.id, now);
+    expect(revoked).toMatchObject({ status: 'revoked', retainUntil: now + 1_000 });
+    expect(revoked.payload).toBeUndefined();
+    await expect(store.revoke(c.id, now)).rejects.toBeInstanceOf(InvalidTransitionError);
+    await expect(store.revoke(newTokenId(), now)).rejects.toBeInstanceOf(UnknownTokenError);
+    expect(await store.getToken('nonexistent-id')).toBeUndefined();
+
+    const stale: TokenRecord = { ...pending({ mintedAt: now }), status: 'issued', expiresAt: now - 1 };
+    const fresh: TokenRecord = { ...pending({ mintedAt: now }), status: 'issued', expiresAt: now + 60_000 };
+    await store.mint([stale, fresh]);
+    expect(await store.expireIssued(now)).toBe(1);
+    expect(await store.expireIssued(now)).toBe(0);
+    expect(await store.getToken(stale.id)).toMatchObject({ status: 'expired', retainUntil: now + 1_000 });
+    expect((await store.getToken(fresh.id))?.status).toBe('issued');
+
+    expect(await store.inFlightStats()).toEqual({ count: 3, oldestMintedAt: a.mintedAt });
+    expect(await store.purge(now)).toBe(0);
+    expect(await store.purge(now + 1_000, 1)).toBe(1);
+    expect(await store.purge(now + 1_000)).toBe(1);
+    expect(await store.getToken(c.id)).toBeUndefined();
+    expect(await store.getToken(stale.id)).toBeUndefined();
+  });
+
+  it('pages through an index with exact cursors and refuses foreign ones', async () => {
+    const store = await openStore();
+    const conversationId = newTokenId();
+    const base = 1_600_000_000_000;
+    const tokens = Array.from({ length: 7 }, (_, i) => pending({ conversationId, mintedAt: base + i }));
+    // same mintedAt: ordered by id
+    const twins = [pending({ mintedAt: base + 100 }), pending({ mintedAt: base + 100 })].sort((x, y) =>
+      x.id < y.id ? -1 : 1,
+    );
+    await store.mint([...tokens].reverse());
+    await store.mint(twins);
+
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.listConversation(conversationId, cursor ? { limit: 3, cursor } : { limit: 3 });
+      pages.push(page.items.map((t) => t.id));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(pages).toEqual(
+      [tokens.slice(0, 3), tokens.slice(3, 6), tokens.slice(6)].map((p) => p.map((t) => t.id)),
+    );
+
+    const exact = await store.listConversation(conversationId, { limit: 7 });
+    expect(exact.items).toHaveLength(7);
+    expect(exact.cursor).toBeUndefined();
+
+    const all = await store.listByStatus('pending', { limit: 1000 });
+    expect(all.items.map((t) => t.id)).toEqual([...tokens, ...twins].map((t) => t.id));
+    const before = await store.listByStatus('pending', { mintedBefore: base + 3 });
+    expect(before.items.map((t) => t.id)).toEqual(tokens.slice(0, 3).map((t) => t.id));
+    const firstEight = await store.listByStatus('pending', { limit: 8 });
+    const rest = await store.listByStatus('pending', { limit: 8, cursor: firstEight.cursor! });
+    expect(rest).toEqual({ items: [twins[1]] });
+    // a cursor beyond a (changed) bound yields nothing rather than an error
+    expect(
+      await store.listByStatus('pending', { mintedBefore: base + 1, cursor: firstEight.cursor! }),
+    ).toEqual({
+      items: [],
+    });
+
+    await expect(store.listByStatus('pending', { cursor: 'not-a-cursor!' })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    const negative = Buffer.from(JSON.stringify([-5, 'x'])).toString('base64url');
+    await expect(store.listByStatus('pending', { cursor: negative })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(store.listByStatus('pending', { limit: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await store.listByStatus('revoked')).toEqual({ items: [] });
+    expect(await store.listConversation('')).toEqual({ items: [] });
+  });
+});
