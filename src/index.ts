@@ -28,6 +28,8 @@ export type { BackoffPolicy } from './core/retry.js';
 export type * from './core/store.js';
 export * from './core/token.js';
 export type { HandlerContext } from './core/unit-of-work.js';
-
+export { type DynamoDbStoreOptions, DynamoDbTokenStore } from './stores/dynamodb/dynamodb-store.js';
+export { ensureTables, stateTableDefinition, tokensTableDefinition } from './stores/dynamodb/tables.js';
+export { openStore, type StoreConfig } from './stores/open.js';
 // Stores
 export { type SqliteStoreOptions, SqliteTokenStore } from './stores/sqlite/sqlite-store.js';

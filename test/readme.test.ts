@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
@@ -28,7 +28,12 @@ describe('README examples', () => {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${name}.ts`);
     writeFileSync(file, code.replaceAll("from 'tollgate'", `from '${entry}'`));
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', file], { cwd: dir, timeout: 60_000 });
+    const env = { ...process.env, DYNAMODB_ENDPOINT: inject('dynamoEndpoint') };
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', file], {
+      cwd: dir,
+      env,
+      timeout: 60_000,
+    });
     expect(stdout).toContain('ok');
   });
 });
