@@ -1,3 +1,4 @@
+import { crashPoint } from './crash.js';
 import { DispatchFailedError } from './errors.js';
 import { fanOut, type Logger, type Observer, silentLogger } from './observer.js';
 import type { TokenStore } from './store.js';
@@ -69,6 +70,7 @@ export class Dispatcher {
       }),
     );
     if (report.dispatched.length > 0) {
+      crashPoint('after-dispatch');
       try {
         await this.store.markDispatched(report.dispatched, this.clock());
       } catch (error) {
