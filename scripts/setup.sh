@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up a machine for Tollgate: Node dependencies, Java (for DynamoDB Local), RabbitMQ (installed and started).
+# Sets up a machine for Tollgate: Node dependencies, Java (for DynamoDB Local), RabbitMQ (installed and started),
+# amqp-tools and curl (independent clients used by interop tests), spin + gcc (the protocol model check).
 # Safe to run again: every step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ command -v java >/dev/null 2>&1 || { echo "== installing java"; apt_install defa
 command -v rabbitmq-server >/dev/null 2>&1 || { echo "== installing rabbitmq-server"; apt_install rabbitmq-server; }
 command -v amqp-publish >/dev/null 2>&1 || { echo "== installing amqp-tools"; apt_install amqp-tools; }
 command -v curl >/dev/null 2>&1 || { echo "== installing curl"; apt_install curl; }
+command -v spin >/dev/null 2>&1 || { echo "== installing spin (model checker)"; apt_install spin; }
+command -v gcc >/dev/null 2>&1 || { echo "== installing gcc (to compile spin verifiers)"; apt_install gcc; }
 
 if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
   echo "== starting rabbitmq"

@@ -33,4 +33,5 @@ export { ensureTables, stateTableDefinition, tokensTableDefinition } from './sto
 export { openStore, type StoreConfig } from './stores/open.js';
 // Stores
 export { type SqliteStoreOptions, SqliteTokenStore } from './stores/sqlite/sqlite-store.js';
+export * from './transports/amqp/index.js';
 export * from './transports/http/index.js';

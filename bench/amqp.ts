@@ -1,0 +1,347 @@
+/**
+ * AMQP hop benchmark: one hop = consume a message, write one state item, emit one message (publisher confirm),
+ * ack. Exactly-once through Tollgate against an at-least-once baseline in plain amqplib doing the same state
+ * write on the same kind of store, through the same quorum queues, in one run.
+ *
+ * Run: npx tsx bench/amqp.ts [--dynamodb] [--messages=N]   (or through bench/run.ts)
+ * Needs RabbitMQ (TOLLGATE_TEST_AMQP_URL, default amqp://guest:guest@127.0.0.1:5672).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
+import Database from 'better-sqlite3';
+import { newTokenId } from '../src/core/ids.js';
+import { pendingToken } from '../src/core/mint.js';
+import type { TokenRecord } from '../src/core/token.js';
+import { openStore, type StoreConfig } from '../src/stores/open.js';
+import { queueDestination } from '../src/transports/amqp/destination.js';
+import { messageForToken } from '../src/transports/amqp/message.js';
+import { createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
+import { declareConsumerQueue } from '../src/transports/amqp/topology.js';
+import { fmt, percentile, printTable, ratio } from './measure.js';
+
+const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+/** Messages in flight at once: enough to keep both contenders busy, small enough that latency means something. */
+const WINDOW = 64;
+const CONCURRENCY = 16;
+
+export interface AmqpBenchOptions {
+  /** Also run both contenders on DynamoDB (Local) at this endpoint. */
+  dynamoEndpoint?: string;
+  /** Measured messages per contender and round on SQLite (a quarter of it on DynamoDB). Default 2000. */
+  messages?: number;
+}
+
+interface HopResult {
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** CPU time of this process per hop (driver included, the same for both): where the difference is spent. */
+  cpuMsPerHop: number;
+}
+
+/** One contender: consumes `inQueue`, does the hop, emits to `outQueue`. */
+interface Contender {
+  /** The input message for hop i (for Tollgate: carrying a pre-minted token; minting is not timed). */
+  input(i: number): { body: Buffer; headers: Record<string, string> };
+  close(): Promise<void>;
+}
+
+interface Backend {
+  name: string;
+  config(): StoreConfig;
+  /** The baseline's state write, without Tollgate. */
+  plainWriter(config: StoreConfig): { write(key: string, value: string): Promise<void>; close(): void };
+}
+
+function sqliteBackend(dir: string): Backend {
+  return {
+    name: 'SQLite',
+    config: () => ({ kind: 'sqlite', filename: join(dir, `${newTokenId()}.db`) }),
+    plainWriter(config) {
+      if (config.kind !== 'sqlite') throw new Error('expected a SQLite config');
+      // The same file settings as SqliteTokenStore, so the comparison is about Tollgate, not about SQLite tuning.
+      const db = new Database(config.filename);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, version INTEGER NOT NULL)',
+      );
+      const upsert = db.prepare(
+        'INSERT INTO state (key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = version + 1',
+      );
+      return {
+        async write(key, value) {
+          db.transaction(() => upsert.run(key, value)).immediate();
+        },
+        close: () => db.close(),
+      };
+    },
+  };
+}
+
+function dynamoBackend(endpoint: string): Backend {
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  return {
+    name: 'DynamoDB Local',
+    config: () => {
+      const prefix = `bench_${newTokenId().replace(/[^A-Za-z0-9]/g, '')}`;
+      return {
+        kind: 'dynamodb',
+        endpoint,
+        region: 'us-east-1',
+        credentials,
+        tokensTable: `${prefix}_tokens`,
+        stateTable: `${prefix}_state`,
+        createTables: true,
+      };
+    },
+    plainWriter(config) {
+      if (config.kind !== 'dynamodb') throw new Error('expected a DynamoDB config');
+      const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials });
+      return {
+        async write(key, value) {
+          await client.send(
+            new UpdateItemCommand({
+              TableName: config.stateTable,
+              Key: { key: { S: key } },
+              UpdateExpression: 'SET #v = :v, version = if_not_exists(version, :zero) + :one',
+              ExpressionAttributeNames: { '#v': 'value' },
+              ExpressionAttributeValues: { ':v': { S: value }, ':zero': { N: '0' }, ':one': { N: '1' } },
+            }),
+          );
+        },
+        close: () => client.destroy(),
+      };
+    },
+  };
+}
+
+async function exactlyOnce(
+  backend: Backend,
+  inQueue: string,
+  outQueue: string,
+  total: number,
+): Promise<Contender> {
+  const store = await openStore(backend.config());
+  const tokens: TokenRecord[] = Array.from({ length: total }, (_, i) =>
+    pendingToken(
+      { destination: queueDestination(inQueue), payload: { i } },
+      { mintedBy: 'bench', now: Date.now() },
+    ),
+  );
+  for (let i = 0; i < tokens.length; i += 50) await store.mint(tokens.slice(i, i + 50));
+  const tollgate = await createAmqpTollgate({ url: AMQP_URL, store, name: 'tollgate-bench' });
+  await tollgate.consume<{ i: number }>(
+    inQueue,
+    (ctx) => {
+      ctx.put(`order/${ctx.payload.i}`, { paid: true, order: ctx.payload.i });
+      ctx.emit(queueDestination(outQueue), { i: ctx.payload.i });
+    },
+    { concurrency: CONCURRENCY },
+  );
+  return {
+    input(i) {
+      const message = messageForToken(tokens[i] as TokenRecord, '', inQueue);
+      return { body: message.body, headers: message.properties.headers as Record<string, string> };
+    },
+    async close() {
+      await tollgate.close();
+      await store.close();
+    },
+  };
+}
+
+async function atLeastOnce(backend: Backend, inQueue: string, outQueue: string): Promise<Contender> {
+  const config = backend.config();
+  // Opening the store once creates its files or tables; the baseline then writes to them without Tollgate.
+  await (await openStore(config)).close();
+  const writer = backend.plainWriter(config);
+  const connection = await connect(AMQP_URL);
+  const channel = await connection.createConfirmChannel();
+  let closing = false;
+  await channel.prefetch(CONCURRENCY);
+  await channel.consume(inQueue, (message) => {
+    if (!message) return;
+    void (async () => {
+      const { i } = JSON.parse(message.content.toString('utf8')) as { i: number };
+      await writer.write(`order/${i}`, JSON.stringify({ paid: true, order: i }));
+      await new Promise<void>((resolve, reject) =>
+        channel.publish(
+          '',
+          outQueue,
+          Buffer.from(JSON.stringify({ i })),
+          { persistent: true, mandatory: true },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+      channel.ack(message);
+    })().catch((error: unknown) => {
+      // At shutdown the last confirms race the close; any other failure would stall the run, so say so.
+      if (!closing) console.error('baseline hop failed', error);
+    });
+  });
+  return {
+    input: (i) => ({ body: Buffer.from(JSON.stringify({ i })), headers: {} }),
+    async close() {
+      closing = true;
+      await connection.close();
+      writer.close();
+    },
+  };
+}
+
+/** Keeps WINDOW messages in flight; a hop's latency runs from its input's publish to its output's arrival. */
+async function drive(
+  driver: Channel,
+  contender: Contender,
+  inQueue: string,
+  outQueue: string,
+  total: number,
+) {
+  const sentAt = new Float64Array(total);
+  const latencies: number[] = [];
+  let next = 0;
+  const send = () => {
+    const i = next++;
+    if (i >= total) return;
+    const { body, headers } = contender.input(i);
+    sentAt[i] = performance.now();
+    driver.publish('', inQueue, body, { persistent: true, headers, contentType: 'application/json' });
+  };
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  await new Promise<void>((resolve) => {
+    void driver.consume(
+      outQueue,
+      (message: ConsumeMessage | null) => {
+        if (!message) return;
+        const { i } = JSON.parse(message.content.toString('utf8')) as { i: number };
+        latencies.push(performance.now() - (sentAt[i] as number));
+        if (latencies.length === total) resolve();
+        else send();
+      },
+      { noAck: true },
+    );
+    for (let k = 0; k < WINDOW; k++) send();
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const { user, system } = process.cpuUsage(cpu);
+  latencies.sort((a, b) => a - b);
+  return {
+    perSecond: total / seconds,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    cpuMsPerHop: (user + system) / 1000 / total,
+  };
+}
+
+async function runContender(
+  model: ChannelModel,
+  make: (inQueue: string, outQueue: string) => Promise<Contender>,
+  total: number,
+): Promise<HopResult> {
+  const suffix = newTokenId()
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 8);
+  const inQueue = `tollgate-bench.in.${suffix}`;
+  const outQueue = `tollgate-bench.out.${suffix}`;
+  const driver = await model.createChannel();
+  await declareConsumerQueue(driver, inQueue, {});
+  await declareConsumerQueue(driver, outQueue, {});
+  const contender = await make(inQueue, outQueue);
+  try {
+    return await drive(driver, contender, inQueue, outQueue, total);
+  } finally {
+    await contender.close();
+    for (const queue of [inQueue, outQueue]) {
+      await driver.deleteQueue(queue);
+      await driver.deleteQueue(`${queue}.dead`);
+      await driver.deleteExchange(`${queue}.dlx`);
+    }
+    await driver.close();
+  }
+}
+
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+
+async function benchBackend(model: ChannelModel, backend: Backend, total: number) {
+  // Interleaved rounds, best of each kept, so warm-up and noise favour neither contender.
+  const best = { baseline: undefined as HopResult | undefined, tollgate: undefined as HopResult | undefined };
+  const rss = { baseline: 0, tollgate: 0 };
+  const keep = (current: HopResult | undefined, run: HopResult) =>
+    !current || run.perSecond > current.perSecond ? run : current;
+  for (let round = 0; round < 2; round++) {
+    best.baseline = keep(
+      best.baseline,
+      await runContender(model, (i, o) => atLeastOnce(backend, i, o), total),
+    );
+    rss.baseline = peakRssMb();
+    best.tollgate = keep(
+      best.tollgate,
+      await runContender(model, (i, o) => exactlyOnce(backend, i, o, total), total),
+    );
+    rss.tollgate = peakRssMb();
+  }
+  const row = (name: string, result: HopResult | undefined, peak: number) => ({
+    store: backend.name,
+    contender: name,
+    'msgs/s': fmt(result?.perSecond ?? 0),
+    'p50 ms': fmt(result?.p50Ms ?? 0, 1),
+    'p99 ms': fmt(result?.p99Ms ?? 0, 1),
+    'CPU ms/hop': fmt(result?.cpuMsPerHop ?? 0, 2),
+    'peak RSS MB (process)': fmt(peak),
+  });
+  return {
+    rows: [
+      row('at-least-once (plain amqplib)', best.baseline, rss.baseline),
+      row('exactly-once (Tollgate)', best.tollgate, rss.tollgate),
+    ],
+    ratio: ratio(best.tollgate?.perSecond ?? 0, best.baseline?.perSecond ?? 0),
+  };
+}
+
+export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void> {
+  const total = options.messages ?? 2_000;
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-amqp-bench-'));
+  const model = await connect(AMQP_URL);
+  const backends = [
+    sqliteBackend(dir),
+    ...(options.dynamoEndpoint ? [dynamoBackend(options.dynamoEndpoint)] : []),
+  ];
+  try {
+    for (const backend of backends) {
+      const messages = backend.name === 'SQLite' ? total : Math.ceil(total / 4);
+      const result = await benchBackend(model, backend, messages);
+      printTable(
+        `AMQP hop on ${backend.name} (consume, 1 state write, emit 1 message; ${messages} messages, ${WINDOW} in flight, ${CONCURRENCY} handlers; quorum queues; best of 2)`,
+        result.rows,
+      );
+      console.log(`exactly-once / at-least-once throughput on ${backend.name}: ${result.ratio}`);
+    }
+  } finally {
+    await model.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const messagesFlag = process.argv.find((arg) => arg.startsWith('--messages='));
+  const messages = messagesFlag ? Number(messagesFlag.slice('--messages='.length)) : undefined;
+  let stopDynamo: (() => Promise<void>) | undefined;
+  let dynamoEndpoint: string | undefined;
+  if (process.argv.includes('--dynamodb')) {
+    const { startDynamoDbLocal } = await import('../test/support/dynamodb-local.js');
+    const dynamo = await startDynamoDbLocal();
+    dynamoEndpoint = dynamo.endpoint;
+    stopDynamo = () => dynamo.stop();
+  }
+  try {
+    await runAmqpBench({ ...(dynamoEndpoint ? { dynamoEndpoint } : {}), ...(messages ? { messages } : {}) });
+  } finally {
+    await stopDynamo?.();
+  }
+}

@@ -1,0 +1,133 @@
+import type { ConfirmChannel, Message, Options } from 'amqplib';
+import { DispatchFailedError } from '../../core/errors.js';
+import type { Logger } from '../../core/observer.js';
+
+export interface OutgoingMessage {
+  exchange: string;
+  routingKey: string;
+  body: Buffer;
+  /** `messageId` is required: a basic.return is matched to its publish by it. */
+  properties: Options.Publish & { messageId: string };
+}
+
+interface AwaitingConfirm {
+  messageId: string;
+  /** Set when the broker returned the message as unroutable (it then still confirms it). */
+  returned?: string;
+}
+
+/**
+ * A confirm channel that turns one publish into one promise: resolved when the broker confirms, rejected
+ * (DispatchFailedError) on a nack, an unroutable return, a closed channel or a confirm that does not come in time.
+ * It honours backpressure: when amqplib's buffer is full, later publishes wait for 'drain'.
+ */
+export class ConfirmedChannel {
+  private readonly awaiting = new Set<AwaitingConfirm>();
+  private draining: Promise<void> | undefined;
+  private open = true;
+
+  constructor(
+    readonly channel: ConfirmChannel,
+    private readonly confirmTimeoutMs: number,
+    logger: Logger,
+  ) {
+    // A channel the broker closes emits 'error' first; unhandled, that would crash the process.
+    channel.on('error', (error: unknown) => logger.warn({ err: error }, 'RabbitMQ closed a channel'));
+    channel.on('close', () => {
+      this.open = false;
+    });
+    channel.on('return', (message: Message) => this.markReturned(message));
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  async publish(message: OutgoingMessage): Promise<void> {
+    while (this.draining) await this.draining;
+    const details = {
+      exchange: message.exchange,
+      routingKey: message.routingKey,
+      messageId: message.properties.messageId,
+    };
+    if (!this.open) throw new DispatchFailedError('the channel is closed', details);
+    await new Promise<void>((resolve, reject) => {
+      const entry: AwaitingConfirm = { messageId: message.properties.messageId };
+      let settled = false;
+      const settle = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.awaiting.delete(entry);
+        if (error) reject(error);
+        else resolve();
+      };
+      const timer = setTimeout(
+        () =>
+          settle(new DispatchFailedError(`no broker confirm within ${this.confirmTimeoutMs} ms`, details)),
+        this.confirmTimeoutMs,
+      );
+      this.awaiting.add(entry);
+      let accepted: boolean;
+      try {
+        accepted = this.channel.publish(
+          message.exchange,
+          message.routingKey,
+          message.body,
+          message.properties,
+          (error: unknown) => {
+            if (error) {
+              settle(
+                new DispatchFailedError('the broker did not confirm the message', details, { cause: error }),
+              );
+            } else if (entry.returned !== undefined) {
+              settle(
+                new DispatchFailedError(`unroutable: ${entry.returned}`, { ...details, unroutable: true }),
+              );
+            } else {
+              settle();
+            }
+          },
+        );
+      } catch (error) {
+        // amqplib throws synchronously once the channel is closed.
+        settle(new DispatchFailedError('the channel is closed', details, { cause: error }));
+        return;
+      }
+      if (!accepted) this.waitForDrain();
+    });
+  }
+
+  async close(): Promise<void> {
+    if (!this.open) return;
+    this.open = false;
+    await this.channel.close().catch(() => undefined);
+  }
+
+  private waitForDrain(): void {
+    if (this.draining) return;
+    this.draining = new Promise<void>((resolve) => {
+      const done = () => {
+        this.channel.off('drain', done);
+        this.channel.off('close', done);
+        this.draining = undefined;
+        resolve();
+      };
+      this.channel.on('drain', done);
+      this.channel.on('close', done);
+    });
+  }
+
+  /** The broker sends basic.return before the confirm of the same publish, in publish order. */
+  private markReturned(message: Message): void {
+    const messageId = message.properties.messageId as string | undefined;
+    for (const entry of this.awaiting) {
+      if (entry.messageId === messageId && entry.returned === undefined) {
+        // basic.return carries replyCode/replyText, which amqplib's typings leave out.
+        const fields = message.fields as unknown as Record<string, unknown>;
+        entry.returned = `${String(fields.replyCode ?? '')} ${String(fields.replyText ?? '')}`.trim();
+        return;
+      }
+    }
+  }
+}

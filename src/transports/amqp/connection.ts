@@ -1,0 +1,191 @@
+import { type ChannelModel, connect } from 'amqplib';
+import { ClosedError, DispatchFailedError } from '../../core/errors.js';
+import { type Logger, silentLogger } from '../../core/observer.js';
+import { sleep } from '../../core/retry.js';
+import { Readiness } from './readiness.js';
+
+export interface ReconnectPolicy {
+  /** First pause after a failed attempt or a lost connection. Default 200 ms. */
+  baseDelayMs?: number;
+  /** Longest pause between attempts. Default 10 s. */
+  maxDelayMs?: number;
+}
+
+export interface AmqpConnectionOptions {
+  /** amqp://user:pass@host:port/vhost, as amqplib takes it. */
+  url: string;
+  /** Shown by `rabbitmqctl list_connections` and the management UI. Default "tollgate". */
+  name?: string;
+  logger?: Logger;
+  reconnect?: ReconnectPolicy;
+  /** How long `open` keeps trying before the first connection counts as failed. Default 30 s. */
+  initialConnectTimeoutMs?: number;
+  /** TCP connect timeout of one attempt. Default 10 s. */
+  socketTimeoutMs?: number;
+}
+
+/**
+ * Runs after every (re)connection, before `whenConnected` waiters are released: this is where publishers
+ * re-create their confirm channels and consumers re-declare topology and re-subscribe.
+ */
+export type ConnectHook = (connection: ChannelModel) => Promise<void>;
+
+/**
+ * One AMQP connection that heals itself. A lost connection is re-opened with backoff and jitter (so many
+ * processes do not stampede a recovering broker) and every registered hook runs again on the new one.
+ */
+export class AmqpConnection {
+  private readonly ready = new Readiness<ChannelModel>();
+  private readonly hooks = new Set<ConnectHook>();
+  private readonly stopReconnecting = new AbortController();
+  private readonly logger: Logger;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private live: ChannelModel | undefined;
+  private connecting: Promise<void> | undefined;
+  private closing = false;
+  private established = 0;
+
+  private constructor(private readonly options: AmqpConnectionOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'amqp-connection', name: this.name });
+    this.baseDelayMs = options.reconnect?.baseDelayMs ?? 200;
+    this.maxDelayMs = options.reconnect?.maxDelayMs ?? 10_000;
+  }
+
+  /** Connects (retrying with backoff up to `initialConnectTimeoutMs`) and returns the managed connection. */
+  static async open(options: AmqpConnectionOptions): Promise<AmqpConnection> {
+    const connection = new AmqpConnection(options);
+    connection.connecting = connection.connectUntilUp();
+    try {
+      await connection.whenConnected(options.initialConnectTimeoutMs ?? 30_000);
+    } catch (error) {
+      await connection.close();
+      throw error;
+    }
+    return connection;
+  }
+
+  get name(): string {
+    return this.options.name ?? 'tollgate';
+  }
+
+  /** Connections made so far: 1 + recoveries. */
+  get connections(): number {
+    return this.established;
+  }
+
+  /** The live connection, or undefined during an outage. */
+  get current(): ChannelModel | undefined {
+    return this.live;
+  }
+
+  /** Resolves with the live connection; waits up to `timeoutMs` during an outage, then rejects. */
+  whenConnected(timeoutMs = 30_000): Promise<ChannelModel> {
+    return this.ready.wait(
+      timeoutMs,
+      () =>
+        new DispatchFailedError(`no connection to RabbitMQ within ${timeoutMs} ms`, {
+          connection: this.name,
+          timeoutMs,
+        }),
+    );
+  }
+
+  /**
+   * Registers a hook for every future connection and, if connected now, runs it at once (its error then
+   * reaches the caller, so a bad topology fails `consume` instead of being logged away). Returns an unregister
+   * function. Hooks must tolerate running twice on one connection.
+   */
+  async onConnect(hook: ConnectHook): Promise<() => void> {
+    if (this.closing) throw new ClosedError('AMQP connection');
+    this.hooks.add(hook);
+    const unregister = () => {
+      this.hooks.delete(hook);
+    };
+    const live = this.ready.current;
+    if (live) {
+      try {
+        await hook(live);
+      } catch (error) {
+        unregister();
+        throw error;
+      }
+    }
+    return unregister;
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.stopReconnecting.abort();
+    this.ready.fail(new ClosedError('AMQP connection'));
+    await this.connecting?.catch(() => undefined);
+    const live = this.live;
+    this.live = undefined;
+    if (live) await live.close().catch(() => undefined);
+  }
+
+  private async connectUntilUp(): Promise<void> {
+    for (let attempt = 1; !this.closing; attempt++) {
+      let model: ChannelModel;
+      try {
+        model = await connect(this.options.url, {
+          clientProperties: { connection_name: this.name },
+          timeout: this.options.socketTimeoutMs ?? 10_000,
+        });
+      } catch (error) {
+        const delayMs = this.reconnectDelay(attempt);
+        this.logger.warn({ err: error, attempt, delayMs }, 'could not connect to RabbitMQ; retrying');
+        await sleep(delayMs, this.stopReconnecting.signal);
+        continue;
+      }
+      if (this.closing) {
+        await model.close().catch(() => undefined);
+        return;
+      }
+      this.adopt(model);
+      await this.runHooks(model);
+      // The connection may have dropped while the hooks ran; its 'close' handler has then started over.
+      if (this.live === model) this.ready.set(model);
+      return;
+    }
+  }
+
+  private adopt(model: ChannelModel): void {
+    this.live = model;
+    this.established += 1;
+    // Without an 'error' listener an EventEmitter error would crash the process.
+    model.on('error', (error: unknown) => this.logger.warn({ err: error }, 'RabbitMQ connection error'));
+    model.on('close', (error: unknown) => this.lost(model, error));
+    model.on('blocked', (reason: unknown) => this.logger.warn({ reason }, 'RabbitMQ blocked the connection'));
+    model.on('unblocked', () => this.logger.info({}, 'RabbitMQ unblocked the connection'));
+    this.logger.info({ connections: this.established }, 'connected to RabbitMQ');
+  }
+
+  private lost(model: ChannelModel, error: unknown): void {
+    if (this.live !== model) return;
+    this.live = undefined;
+    this.ready.clear();
+    if (this.closing) return;
+    this.logger.warn({ err: error }, 'lost the RabbitMQ connection; reconnecting');
+    this.connecting = this.connectUntilUp();
+  }
+
+  private async runHooks(model: ChannelModel): Promise<void> {
+    for (const hook of [...this.hooks]) {
+      if (this.live !== model) return;
+      try {
+        await hook(model);
+      } catch (error) {
+        // The hook's owner retries on its own (see AmqpConsumer); one failing hook must not starve the others.
+        this.logger.error({ err: error }, 'a reconnection hook failed');
+      }
+    }
+  }
+
+  /** "Equal jitter": never zero, so a broker that is down is not hammered, yet processes spread out. */
+  private reconnectDelay(attempt: number): number {
+    const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(attempt - 1, 20));
+    return Math.floor(cap / 2 + Math.random() * (cap / 2));
+  }
+}

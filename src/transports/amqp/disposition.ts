@@ -1,0 +1,37 @@
+import { type ErrorCode, ErrorCodes, isTollgateError } from '../../core/errors.js';
+import { type BackoffPolicy, backoffDelay } from '../../core/retry.js';
+
+/** What to do with a delivery whose processing threw. */
+export type Disposition =
+  /** Run the handler again on this delivery after a pause. */
+  | { action: 'retry'; delayMs: number }
+  /** Give the message back to the broker after a pause; its token is untouched, so nothing is lost. */
+  | { action: 'requeue'; delayMs: number }
+  /** Nothing will make it succeed (or it failed too often): park it in the dead-letter queue with the reason. */
+  | { action: 'dead-letter'; code: ErrorCode; reason: string };
+
+/** Failures that are the same every time: retrying only delays the dead letter. */
+const HOPELESS: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.TOKEN_HEADER_MISSING,
+  ErrorCodes.TOKEN_MALFORMED,
+  ErrorCodes.INVALID_PAYLOAD,
+  ErrorCodes.LIMIT_EXCEEDED,
+]);
+
+/** Failures of our own infrastructure, not of the message: they must never dead-letter it. */
+const NOT_THE_MESSAGES_FAULT: ReadonlySet<ErrorCode> = new Set([
+  ErrorCodes.STORE_UNAVAILABLE,
+  ErrorCodes.CLOSED,
+]);
+
+/**
+ * Decides from the error's code (never its text). `attempt` counts handler runs of this delivery, from 1.
+ * Attempts are bounded in the process; the quorum queue's delivery limit bounds them across crashes.
+ */
+export function dispositionOf(error: unknown, attempt: number, policy: BackoffPolicy): Disposition {
+  const code: ErrorCode = isTollgateError(error) ? error.code : ErrorCodes.HANDLER_FAILED;
+  const reason = error instanceof Error ? error.message : String(error);
+  if (NOT_THE_MESSAGES_FAULT.has(code)) return { action: 'requeue', delayMs: backoffDelay(policy, attempt) };
+  if (HOPELESS.has(code) || attempt >= policy.attempts) return { action: 'dead-letter', code, reason };
+  return { action: 'retry', delayMs: backoffDelay(policy, attempt) };
+}

@@ -1,0 +1,196 @@
+import type { ChannelModel } from 'amqplib';
+import { Dispatcher, type SignalSender } from '../../core/dispatcher.js';
+import { ClosedError, DispatchFailedError } from '../../core/errors.js';
+import type { JsonValue } from '../../core/fingerprint.js';
+import { pendingToken } from '../../core/mint.js';
+import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
+import { sleep } from '../../core/retry.js';
+import type { TokenStore } from '../../core/store.js';
+import type { TokenRecord } from '../../core/token.js';
+import { withBatchedMarks } from './batched-marks.js';
+import { ConfirmedChannel } from './confirmed-channel.js';
+import type { AmqpConnection } from './connection.js';
+import { messageForToken } from './message.js';
+import { Readiness } from './readiness.js';
+import { declareExchanges, type ExchangeSpec } from './topology.js';
+import { settleWithin } from './wait.js';
+
+/** Where an AMQP signal goes. `exchange: ''` with the queue name as routing key sends straight to a queue. */
+export interface AmqpTarget {
+  exchange: string;
+  routingKey: string;
+}
+
+export interface AmqpPublisherOptions {
+  connection: AmqpConnection;
+  store: TokenStore;
+  /** Recorded as `mintedBy` of the root tokens `publish` mints. Default 'edge'. */
+  mintedBy?: string;
+  /** How long a publish waits for the broker's confirm. Default 10 s. */
+  confirmTimeoutMs?: number;
+  /** How long a send waits for a lost connection to come back before it fails. Default 5 s. */
+  outageTimeoutMs?: number;
+  /** Exchanges declared (durable) on every connection, so publishing to them cannot fail with 404. */
+  exchanges?: readonly ExchangeSpec[];
+  /** Senders for other media (e.g. HTTP), added to the publisher's dispatcher. */
+  senders?: readonly SignalSender[];
+  logger?: Logger;
+  observers?: readonly Observer[];
+  clock?: () => number;
+}
+
+export interface PublishOptions {
+  /** Joins an existing conversation; default a fresh one. */
+  conversationId?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Sends tokens' signals to RabbitMQ over a confirm channel (the core's `SignalSender` for medium 'amqp'), and
+ * publishes at the edge of a system: mint a root token first, then dispatch it.
+ */
+export class AmqpPublisher implements SignalSender {
+  readonly medium = 'amqp' as const;
+  /** Dispatches through this publisher (and `senders`), marking tokens `dispatched`. Shared with relay and consumers. */
+  readonly dispatcher: Dispatcher;
+  private readonly channel = new Readiness<ConfirmedChannel>();
+  private readonly logger: Logger;
+  private readonly observe: Required<Observer>;
+  private readonly clock: () => number;
+  private readonly confirmTimeoutMs: number;
+  private readonly outageTimeoutMs: number;
+  private readonly sending = new Set<Promise<void>>();
+  private unregister: (() => void) | undefined;
+  private attaching: Promise<void> = Promise.resolve();
+  private closed = false;
+  private readonly closing = new AbortController();
+
+  private constructor(private readonly options: AmqpPublisherOptions) {
+    this.logger = (options.logger ?? silentLogger).child({ component: 'amqp-publisher' });
+    this.observe = fanOut(options.observers ?? []);
+    this.clock = options.clock ?? Date.now;
+    this.confirmTimeoutMs = options.confirmTimeoutMs ?? 10_000;
+    this.outageTimeoutMs = options.outageTimeoutMs ?? 5_000;
+    this.dispatcher = new Dispatcher({
+      store: withBatchedMarks(options.store),
+      senders: [this, ...(options.senders ?? [])],
+      logger: options.logger ?? silentLogger,
+      observers: options.observers ?? [],
+      clock: this.clock,
+    });
+  }
+
+  /** Creates the publisher and opens its confirm channel (again after every reconnection). */
+  static async create(options: AmqpPublisherOptions): Promise<AmqpPublisher> {
+    const publisher = new AmqpPublisher(options);
+    publisher.unregister = await options.connection.onConnect((connection) => publisher.attach(connection));
+    return publisher;
+  }
+
+  /**
+   * Edge publishing: mints a root `pending` token carrying the payload, then dispatches it. Resolves with the
+   * token id once the token is minted. A failed dispatch does not reject: the token stays `pending` and the relay
+   * sends it (retrying `publish` would start a second logical message). Rejects only if nothing was minted.
+   */
+  async publish(target: AmqpTarget, payload: JsonValue, options: PublishOptions = {}): Promise<string> {
+    if (this.closed) throw new ClosedError('AMQP publisher');
+    const mintedBy = this.options.mintedBy ?? 'edge';
+    const token = pendingToken(
+      {
+        destination: { medium: 'amqp', exchange: target.exchange, routingKey: target.routingKey },
+        payload,
+        ...(options.headers ? { headers: options.headers } : {}),
+      },
+      {
+        mintedBy,
+        now: this.clock(),
+        ...(options.conversationId ? { conversationId: options.conversationId } : {}),
+      },
+    );
+    await this.options.store.mint([token]);
+    this.observe.minted([token], mintedBy);
+    await this.dispatcher.dispatch([token], 'edge');
+    return token.id;
+  }
+
+  /** SignalSender: resolves once the broker confirmed the message; rejects with DispatchFailedError otherwise. */
+  async send(token: TokenRecord): Promise<void> {
+    const destination = token.destination;
+    if (destination?.medium !== 'amqp') {
+      throw new DispatchFailedError('the AMQP publisher only sends tokens with an amqp destination', {
+        tokenId: token.id,
+      });
+    }
+    if (this.closed) throw new ClosedError('AMQP publisher');
+    const sending = this.publishConfirmed(token, destination.exchange, destination.routingKey);
+    this.sending.add(sending);
+    try {
+      await sending;
+    } finally {
+      this.sending.delete(sending);
+    }
+  }
+
+  /** Stops accepting sends, waits (bounded) for confirms in flight, closes the channel. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.closing.abort();
+    this.unregister?.();
+    await settleWithin(this.sending, timeoutMs);
+    const channel = this.channel.current;
+    this.channel.fail(new ClosedError('AMQP publisher'));
+    await channel?.close();
+  }
+
+  private async publishConfirmed(token: TokenRecord, exchange: string, routingKey: string): Promise<void> {
+    const channel = await this.channel.wait(
+      this.outageTimeoutMs,
+      () =>
+        new DispatchFailedError(
+          `RabbitMQ unreachable for ${this.outageTimeoutMs} ms; the token stays pending for the relay`,
+          { tokenId: token.id },
+        ),
+    );
+    await channel.publish(messageForToken(token, exchange, routingKey));
+  }
+
+  /** Serialized: a reconnection hook and a channel-recovery loop must not both open a channel. */
+  private attach(connection: ChannelModel): Promise<void> {
+    const next = this.attaching.catch(() => undefined).then(() => this.attachOnce(connection));
+    this.attaching = next;
+    return next;
+  }
+
+  private async attachOnce(connection: ChannelModel): Promise<void> {
+    if (this.closed) return;
+    const existing = this.channel.current;
+    if (existing?.isOpen && existing.channel.connection === connection.connection) return;
+    const raw = await connection.createConfirmChannel();
+    const channel = new ConfirmedChannel(raw, this.confirmTimeoutMs, this.logger);
+    raw.on('close', () => this.detached(connection, channel));
+    await declareExchanges(raw, this.options.exchanges ?? []);
+    this.channel.set(channel);
+  }
+
+  /**
+   * The broker closes a channel on some errors (e.g. publishing to a missing exchange) while the connection lives
+   * on; re-open it then. When the whole connection went, the connection's hook re-attaches instead.
+   */
+  private detached(connection: ChannelModel, channel: ConfirmedChannel): void {
+    if (this.channel.current === channel) this.channel.clear();
+    if (this.closed) return;
+    void (async () => {
+      for (let attempt = 1; ; attempt++) {
+        await sleep(Math.min(250 * attempt, 5_000), this.closing.signal);
+        if (this.closed || this.options.connection.current !== connection || this.channel.current) return;
+        try {
+          await this.attach(connection);
+          return;
+        } catch (error) {
+          this.logger.warn({ err: error, attempt }, 'could not re-open the publisher channel; retrying');
+        }
+      }
+    })();
+  }
+}

@@ -1,0 +1,156 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CrashPoint } from '../../src/core/crash.js';
+import type { TokenStore } from '../../src/core/store.js';
+import type { TokenRecord } from '../../src/core/token.js';
+import { openStore } from '../../src/stores/open.js';
+import { createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
+import { declareConsumerQueue } from '../../src/transports/amqp/topology.js';
+import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
+import { appliedKey, deliveredKey, deliverShipment } from './fixtures/scenario.js';
+import {
+  AMQP_URL,
+  BrokerProbe,
+  type RunningWorker,
+  startWorker,
+  stateNumber,
+  uniqueName,
+  waitFor,
+} from './support.js';
+
+const CRASH_POINTS: readonly CrashPoint[] = ['before-commit', 'after-commit', 'after-dispatch', 'before-ack'];
+const COUNT = 12;
+
+async function readyOrDead(worker: RunningWorker): Promise<void> {
+  await Promise.race([
+    worker.ready,
+    worker.exited.then((exit) => {
+      throw new Error(`worker exited (${JSON.stringify(exit)}) before it was ready:\n${worker.output()}`);
+    }),
+  ]);
+}
+
+async function allTokens(store: TokenStore, conversationIds: readonly string[]): Promise<TokenRecord[]> {
+  const tokens: TokenRecord[] = [];
+  for (const id of conversationIds) tokens.push(...(await store.listConversation(id)).items);
+  return tokens;
+}
+
+/**
+ * An order consumer process is SIGKILLed at each protocol step (the third time it reaches it, so other messages
+ * are in flight), then a fresh one takes over. Shipments are consumed only after the crash, by the test process,
+ * so the trace each crash leaves can be checked before it is cleaned up. In the end every order must be applied
+ * once and its shipment delivered once, by redelivery or by the relay.
+ */
+describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => {
+  const workers: RunningWorker[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    for (const worker of workers.splice(0)) {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) {
+        worker.child.kill('SIGKILL');
+        await worker.exited;
+      }
+    }
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it.each(CRASH_POINTS)(
+    'killed at %s: every order applied once, every shipment delivered once',
+    async (crashAt) => {
+      const storeConfig = freshStoreConfig(kind);
+      const store: TokenStore = await openStore(storeConfig);
+      const probe = await BrokerProbe.open();
+      const orders = uniqueName('orders');
+      const shipments = uniqueName('shipments');
+      const edge = await createAmqpTollgate({
+        url: AMQP_URL,
+        store,
+        name: 'tg-test-crash-edge',
+        relay: false,
+      });
+      cleanups.push(async () => {
+        await edge.close();
+        await store.close();
+        await probe.cleanUp([orders, shipments]);
+        await probe.close();
+      });
+      const spec = { storeConfig, queue: orders, downstreamQueue: shipments, relayDelayMs: 500 };
+      // Declared now, consumed only after the crash: shipments sent before it wait in the queue.
+      await declareConsumerQueue(probe.channel, shipments, {});
+
+      const doomed = startWorker({ ...spec, crashAt, crashAfter: 3 });
+      workers.push(doomed);
+      await readyOrDead(doomed);
+      const conversations: string[] = [];
+      for (let n = 0; n < COUNT; n++) {
+        const id = await edge.publisher.publish({ exchange: '', routingKey: orders }, { n });
+        conversations.push((await store.getToken(id))?.conversationId ?? '');
+      }
+      const exit = await doomed.exited;
+      expect(exit.signal, doomed.output()).toBe('SIGKILL');
+
+      // The trace of the crash, before anyone repairs it.
+      const tokens = await allTokens(store, conversations);
+      const roots = tokens.filter((token) => token.parentId === undefined);
+      const emitted = tokens.filter((token) => token.parentId !== undefined);
+      const consumedOrders = roots.filter((token) => token.status === 'consumed').length;
+      const pendingShipments = emitted.filter((token) => token.status === 'pending').length;
+      const dispatchedShipments = emitted.filter((token) => token.status === 'dispatched').length;
+      switch (crashAt) {
+        case 'before-commit':
+          expect(consumedOrders).toBeLessThan(COUNT);
+          break;
+        case 'after-commit':
+          expect(pendingShipments).toBeGreaterThan(0); // minted with the commit, never sent
+          break;
+        case 'after-dispatch':
+          // Sent and confirmed, never marked: more shipments wait in the queue than tokens say were dispatched.
+          await waitFor(
+            'confirmed shipments to be countable',
+            async () => (await probe.messageCount(shipments)) > dispatchedShipments,
+          );
+          expect(pendingShipments).toBeGreaterThan(0);
+          break;
+        case 'before-ack':
+          // Consumed, yet its message is back in the queue: the broker never got the ack.
+          await waitFor(
+            'an unacked order back in the queue',
+            async () => consumedOrders + (await probe.messageCount(orders)) > COUNT,
+          );
+          break;
+      }
+
+      const survivor = startWorker(spec);
+      workers.push(survivor);
+      await readyOrDead(survivor);
+      const shipmentConsumer = await edge.consume(shipments, deliverShipment);
+      const allDelivered = async () => {
+        for (let n = 0; n < COUNT; n++) if ((await stateNumber(store, deliveredKey(n))) === 0) return false;
+        return (await store.inFlightStats()).count === 0;
+      };
+      await waitFor('every shipment delivered and no token in flight', allDelivered, {
+        timeoutMs: 45_000,
+        describe: async () => ({
+          inFlight: await store.inFlightStats(),
+          output: survivor.output().slice(-2000),
+        }),
+      });
+      for (let n = 0; n < COUNT; n++) {
+        expect(await stateNumber(store, appliedKey(n)), `order ${n} applied`).toBe(1);
+        expect(await stateNumber(store, deliveredKey(n)), `shipment ${n} delivered`).toBe(1);
+      }
+      expect(shipmentConsumer.stats.processed).toBe(COUNT);
+      expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
+
+      survivor.child.kill('SIGTERM');
+      expect((await survivor.exited).code).toBe(0);
+      const stats = survivor.stats();
+      expect(stats, survivor.output()).toBeDefined();
+      expect(stats?.orders.deadLettered).toBe(0);
+      if (crashAt === 'after-commit') expect(stats?.relay?.dispatched).toBeGreaterThan(0);
+      if (crashAt === 'after-commit' || crashAt === 'before-ack')
+        expect(stats?.orders.dropped).toBeGreaterThan(0);
+    },
+  );
+});

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ClosedError,
+  ErrorCodes,
+  HandlerFailedError,
+  InvalidTokenError,
+  LimitExceededError,
+  StoreUnavailableError,
+  VersionConflictError,
+} from '../../src/core/errors.js';
+import type { TokenStore } from '../../src/core/store.js';
+import { withBatchedMarks } from '../../src/transports/amqp/batched-marks.js';
+import { dispositionOf } from '../../src/transports/amqp/disposition.js';
+import { headerText } from '../../src/transports/amqp/headers.js';
+
+const policy = { attempts: 3, baseDelayMs: 10, maxDelayMs: 100 };
+
+describe('dispositionOf', () => {
+  it('retries a failing handler until the last attempt, then dead-letters it with the error code', () => {
+    const failure = new HandlerFailedError('tok12345', new Error('boom'));
+    expect(dispositionOf(failure, 1, policy).action).toBe('retry');
+    expect(dispositionOf(failure, 2, policy).action).toBe('retry');
+    expect(dispositionOf(failure, 3, policy)).toMatchObject({
+      action: 'dead-letter',
+      code: ErrorCodes.HANDLER_FAILED,
+    });
+    expect(dispositionOf(new VersionConflictError('k', 8), 3, policy)).toMatchObject({
+      code: ErrorCodes.VERSION_CONFLICT,
+    });
+    // Anything that is not a TollgateError counts as a handler failure.
+    expect(dispositionOf(new TypeError('x'), 3, policy)).toMatchObject({ code: ErrorCodes.HANDLER_FAILED });
+  });
+
+  it('dead-letters at once what can never succeed', () => {
+    const missing = new InvalidTokenError(ErrorCodes.TOKEN_HEADER_MISSING, 'none');
+    expect(dispositionOf(missing, 1, policy)).toMatchObject({
+      action: 'dead-letter',
+      code: ErrorCodes.TOKEN_HEADER_MISSING,
+    });
+    const tooBig = new LimitExceededError('too big', {});
+    expect(dispositionOf(tooBig, 1, policy)).toMatchObject({
+      action: 'dead-letter',
+      code: ErrorCodes.LIMIT_EXCEEDED,
+    });
+  });
+
+  it('requeues, never dead-letters, when the store or the process is the problem', () => {
+    for (let attempt = 1; attempt < 10; attempt++) {
+      expect(dispositionOf(new StoreUnavailableError('down'), attempt, policy).action).toBe('requeue');
+      expect(dispositionOf(new ClosedError('store'), attempt, policy).action).toBe('requeue');
+    }
+  });
+});
+
+describe('headers', () => {
+  it('reads text headers sent as strings or as byte arrays', () => {
+    expect(headerText({ a: 'x', b: Buffer.from('y') }, 'a')).toBe('x');
+    expect(headerText({ a: 'x', b: Buffer.from('y') }, 'b')).toBe('y');
+    expect(headerText({ a: 1 }, 'a')).toBeUndefined();
+    expect(headerText(undefined, 'a')).toBeUndefined();
+  });
+});
+
+describe('withBatchedMarks', () => {
+  it('turns the marks asked for in one tick into one store write, and passes everything else through', async () => {
+    const calls: string[][] = [];
+    const store = {
+      kind: 'fake',
+      async markDispatched(ids: string[]) {
+        calls.push([...ids]);
+        return ids.length;
+      },
+      async ping() {
+        return undefined;
+      },
+    } as unknown as TokenStore;
+    const batched = withBatchedMarks(store);
+    const moved = await Promise.all([
+      batched.markDispatched(['a'], 1),
+      batched.markDispatched(['b', 'c'], 2),
+    ]);
+    expect(calls).toEqual([['a', 'b', 'c']]);
+    expect(moved).toEqual([3, 3]);
+    await batched.markDispatched(['d'], 3);
+    expect(calls).toHaveLength(2);
+    expect(batched.kind).toBe('fake');
+    await expect(batched.ping()).resolves.toBeUndefined();
+  });
+
+  it('rejects every caller of a batch the store refused', async () => {
+    const store = {
+      async markDispatched() {
+        throw new StoreUnavailableError('down');
+      },
+    } as unknown as TokenStore;
+    const batched = withBatchedMarks(store);
+    const results = await Promise.allSettled([
+      batched.markDispatched(['a'], 1),
+      batched.markDispatched(['b'], 1),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+  });
+});
