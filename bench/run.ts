@@ -3,14 +3,24 @@
  * Prints figures and ratios; never a pass/fail. Starts DynamoDB Local itself for the DynamoDB rows.
  */
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.js';
+import { runAmqpBench } from './amqp.js';
 import { runCoreBench } from './core.js';
+import { runHttpBench } from './http.js';
 
 const wanted = new Set(process.argv.slice(2));
 const all = wanted.size === 0;
+const want = (name: string) => all || wanted.has(name);
 
 const dynamo = await startDynamoDbLocal();
 try {
-  if (all || wanted.has('core')) await runCoreBench({ dynamoEndpoint: dynamo.endpoint });
+  if (want('core')) await runCoreBench({ dynamoEndpoint: dynamo.endpoint });
+  if (want('amqp')) await runAmqpBench({ dynamoEndpoint: dynamo.endpoint });
+  if (want('http')) await runHttpBench();
+  if (want('gateway')) {
+    const { runGatewayBench } = await import('./gateway.js');
+    await runGatewayBench();
+  }
 } finally {
   await dynamo.stop();
 }
+console.log(`\npeak RSS of the bench process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
