@@ -1,0 +1,318 @@
+/**
+ * Gateway ingress benchmark: HTTP request → token check → publish with broker confirm → 202, through the real
+ * gateway process (main.ts), against a plain fastify route that publishes the same message on a plain amqplib
+ * confirm channel. Both run as child processes and publish to the same exchange and queue. Also reports the
+ * gateway's RSS at idle and its peak under load.
+ *
+ * Run: npx tsx bench/gateway.ts   (or through bench/run.ts). Needs RabbitMQ (TOLLGATE_TEST_AMQP_URL).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { connect } from 'amqplib';
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import { fingerprint } from '../src/core/fingerprint.js';
+import { newConversationId, newTokenId } from '../src/core/ids.js';
+import type { TokenRecord } from '../src/core/token.js';
+import { ENV } from '../src/gateway/config.js';
+import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
+import { fmt, printTable, ratio } from './measure.js';
+
+const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const EXCHANGE = 'tollgate.bench.ingress';
+const QUEUE = 'tollgate.bench.ingress.sink';
+const BODY = { orderId: 'bench-order', amount: 4200, currency: 'EUR' };
+const CONNECTIONS = 32;
+const WARMUP_S = 2;
+const DURATION_S = 8;
+/** Live tokens cycled through by the load (the ingress does not consume them, so each can be posted again). */
+const TOKENS = 5_000;
+const BASELINE_FLAG = '--baseline-server';
+const BENCH_FILE = fileURLToPath(import.meta.url);
+
+interface LoadResult {
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  /** CPU time (user + system) of the server process per request: where a throughput gap is spent. */
+  cpuUsPerRequest: number;
+}
+
+export async function runGatewayBench(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-gw-bench-'));
+  await prepareBroker();
+  const dbFile = join(dir, 'gateway.db');
+  const tokens = await mintTokens(dbFile);
+  const port = await freePort();
+  const gateway = await startChild(['src/gateway/main.ts'], `http://127.0.0.1:${port}`, {
+    [ENV.port]: String(port),
+    [ENV.sqlitePath]: dbFile,
+    [ENV.amqpUrl]: AMQP_URL,
+    // Per-request info lines would measure the log pipe; warnings and errors still go out.
+    [ENV.logLevel]: 'warn',
+    [ENV.bridges]: JSON.stringify({ ingress: [{ route: 'bench', exchange: EXCHANGE, routingKey: 'order' }] }),
+  });
+  let baseline: Child | undefined;
+  try {
+    const baselinePort = await freePort();
+    baseline = await startChild(
+      [BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
+      `http://127.0.0.1:${baselinePort}`,
+      {},
+    );
+    await sleep(1_000);
+    const idleRssMb = rssMb(gateway.process);
+    // Interleaved rounds (baseline, gateway, baseline, gateway) so drift on the machine hits both alike.
+    const plainChild = baseline.process;
+    const plain1 = await load(`${baseline.url}/signal`, tokens, plainChild);
+    const peak = sampleRss(gateway.process);
+    const gw1 = await load(`${gateway.url}/v1/signals/bench`, tokens, gateway.process);
+    const plain2 = await load(`${baseline.url}/signal`, tokens, plainChild);
+    const gw2 = await load(`${gateway.url}/v1/signals/bench`, tokens, gateway.process);
+    const peakRssMb = peak.stop();
+    const plain = best(plain1, plain2);
+    const gw = best(gw1, gw2);
+    printTable('Gateway ingress (HTTP → token check → confirmed publish → 202)', [
+      row('plain fastify + amqplib confirm', plain),
+      row('Tollgate gateway', gw),
+    ]);
+    console.log(
+      `throughput ratio gateway/plain: ${ratio(gw.perSecond, plain.perSecond)} (target ≥ 0.8); ` +
+        `p99 ${fmt(gw.p99Ms, 1)} ms vs ${fmt(plain.p99Ms, 1)} ms`,
+    );
+    console.log(`gateway RSS: idle ${fmt(idleRssMb, 1)} MB, peak under load ${fmt(peakRssMb, 1)} MB`);
+    console.log(
+      `(${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${DURATION_S} s measured per round, best of 2 rounds; ` +
+        `SQLite store, local RabbitMQ, persistent messages)`,
+    );
+  } finally {
+    await stopChild(gateway.process);
+    if (baseline) await stopChild(baseline.process);
+    await cleanupBroker();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function row(name: string, r: LoadResult): Record<string, string | number> {
+  return {
+    contender: name,
+    'req/s': fmt(r.perSecond),
+    'p50 ms': fmt(r.p50Ms, 1),
+    'p99 ms': fmt(r.p99Ms, 1),
+    'server CPU µs/req': fmt(r.cpuUsPerRequest),
+    'non-2xx': r.non2xx,
+    errors: r.errors,
+  };
+}
+
+function best(a: LoadResult, b: LoadResult): LoadResult {
+  return a.perSecond >= b.perSecond ? a : b;
+}
+
+async function prepareBroker(): Promise<void> {
+  const connection = await connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  await channel.assertExchange(EXCHANGE, 'topic', { durable: true });
+  // A bounded sink: the bench measures publishing, not a queue growing without a consumer.
+  await channel.assertQueue(QUEUE, {
+    durable: true,
+    arguments: { 'x-max-length': 20_000, 'x-overflow': 'drop-head' },
+  });
+  await channel.bindQueue(QUEUE, EXCHANGE, '#');
+  await connection.close();
+}
+
+async function cleanupBroker(): Promise<void> {
+  const connection = await connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  await channel.deleteQueue(QUEUE).catch(() => undefined);
+  await channel.deleteExchange(EXCHANGE).catch(() => undefined);
+  await connection.close().catch(() => undefined);
+}
+
+/** Issued tokens bound to BODY, written straight into the gateway's SQLite file (setup is not timed). */
+async function mintTokens(filename: string): Promise<string[]> {
+  const store = new SqliteTokenStore({ filename });
+  const now = Date.now();
+  const tokens: TokenRecord[] = Array.from({ length: TOKENS }, () => ({
+    id: newTokenId(),
+    conversationId: newConversationId(),
+    mintedBy: 'bench',
+    status: 'issued',
+    fingerprint: fingerprint(BODY),
+    mintedAt: now,
+    expiresAt: now + 3_600_000,
+    attempts: 0,
+  }));
+  await store.mint(tokens);
+  await store.close();
+  return tokens.map((t) => t.id);
+}
+
+async function load(url: string, tokens: readonly string[], server: ChildProcess): Promise<LoadResult> {
+  const run = (duration: number) => {
+    let next = 0;
+    return autocannon({
+      url,
+      connections: CONNECTIONS,
+      duration,
+      requests: [
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(BODY),
+          setupRequest: (request) => {
+            const token = tokens[next++ % tokens.length] as string;
+            return { ...request, headers: { ...request.headers, 'exactly-once-token': token } };
+          },
+        },
+      ],
+    });
+  };
+  await run(WARMUP_S);
+  const cpuBefore = cpuMs(server);
+  const result = await run(DURATION_S);
+  const cpuUsed = cpuMs(server) - cpuBefore;
+  return {
+    cpuUsPerRequest: result.requests.total > 0 ? (cpuUsed * 1000) / result.requests.total : 0,
+    perSecond: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+  };
+}
+
+interface Child {
+  process: ChildProcess;
+  url: string;
+}
+
+/** Starts `node --import tsx <args>` and waits until `url` answers /health/live (or any HTTP answer). */
+async function startChild(args: string[], url: string, env: Record<string, string>): Promise<Child> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${args[0]} exited with ${child.exitCode}`);
+    try {
+      await fetch(`${url}/health/live`);
+      return { process: child, url };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${args[0]} did not start`);
+    }
+    await sleep(100);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(12_000)]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+function rssMb(child: ChildProcess): number {
+  try {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const kb = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** utime + stime of a process, in ms (Linux /proc; clock ticks are 100 Hz there). */
+function cpuMs(child: ChildProcess): number {
+  try {
+    const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+function sampleRss(child: ChildProcess): { stop(): number } {
+  let peak = rssMb(child);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssMb(child));
+  }, 200);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, rssMb(child));
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The baseline contender: a plain fastify route publishing the same message on a plain confirm channel. */
+async function baselineServer(): Promise<void> {
+  const connection = await connect(AMQP_URL);
+  const channel = await connection.createConfirmChannel();
+  const app = Fastify();
+  app.post('/signal', async (request, reply) => {
+    const token = request.headers['exactly-once-token'];
+    if (typeof token !== 'string') return reply.code(400).send({ error: 'token header missing' });
+    await new Promise<void>((resolve, reject) => {
+      channel.publish(
+        EXCHANGE,
+        'order',
+        Buffer.from(JSON.stringify(request.body)),
+        {
+          persistent: true,
+          mandatory: true,
+          contentType: 'application/json',
+          messageId: token,
+          headers: { 'exactly-once-token': token },
+        },
+        (error: unknown) => (error ? reject(error) : resolve()),
+      );
+    });
+    return reply.code(202).send({ token });
+  });
+  await app.listen({
+    host: '127.0.0.1',
+    port: Number(process.argv[process.argv.indexOf(BASELINE_FLAG) + 1]),
+  });
+  process.on('SIGTERM', () => {
+    void app
+      .close()
+      .then(() => connection.close())
+      .finally(() => process.exit(0));
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  if (process.argv.includes(BASELINE_FLAG)) await baselineServer();
+  else await runGatewayBench();
+}

@@ -1,0 +1,44 @@
+import type { SignalSender } from '../core/dispatcher.js';
+import type { Observer } from '../core/observer.js';
+import type { TokenStore } from '../core/store.js';
+import type { ApiKeysConfig, BridgesConfig } from './config.js';
+import type { GatewayLogger } from './logging.js';
+import type { RouteTable } from './routing.js';
+
+/** Something that can tell whether the broker answers (the AMQP connection). */
+export interface BrokerProbe {
+  ping(): Promise<void>;
+}
+
+/** The relay, as the gateway uses it: an operator "redispatch" triggers a pass. */
+export interface RelayTrigger {
+  runOnce(): Promise<unknown>;
+}
+
+/** Shared by the process wrapper and the app: readiness turns false as soon as shutdown starts. */
+export interface Lifecycle {
+  draining: boolean;
+}
+
+/** The parts of the configuration the HTTP app needs (the rest is the process wrapper's business). */
+export interface AppConfig {
+  apiKeys: ApiKeysConfig;
+  bridges: BridgesConfig;
+  bodyLimitBytes: number;
+  defaultTokenTtlMs: number;
+}
+
+/** What every route module gets. */
+export interface GatewayContext {
+  routes: RouteTable;
+  store: TokenStore;
+  /** Publishes ingress signals with broker confirms; null when the gateway runs without a broker. */
+  publisher: SignalSender | null;
+  broker: BrokerProbe | null;
+  relay: RelayTrigger | null;
+  observer: Required<Observer>;
+  logger: GatewayLogger;
+  clock: () => number;
+  config: AppConfig;
+  lifecycle: Lifecycle;
+}

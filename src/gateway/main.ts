@@ -1,0 +1,63 @@
+import { isTollgateError } from '../core/errors.js';
+import { loadConfig } from './config.js';
+import { createLogger, type GatewayLogger } from './logging.js';
+import { type RunningGateway, startGateway } from './runtime.js';
+
+/**
+ * The gateway process: load and validate the configuration, start, and on SIGTERM/SIGINT stop gracefully within
+ * the configured bound. Exit codes: 0 after a clean stop, 1 when the start failed or the stop overran its bound.
+ */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    // No logger configuration is trustworthy yet: log the refusal with defaults.
+    fail(createLogger('info'), error, 'invalid configuration');
+    return;
+  }
+  const logger = createLogger(config.logLevel);
+  let gateway: RunningGateway;
+  try {
+    gateway = await startGateway(config, logger);
+  } catch (error) {
+    fail(logger, error, 'gateway failed to start');
+    return;
+  }
+
+  let signalled = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal, boundMs: config.shutdownTimeoutMs }, 'shutting down: draining in-flight work');
+    const overrun = setTimeout(() => {
+      logger.error({ boundMs: config.shutdownTimeoutMs }, 'shutdown overran its bound; exiting anyway');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    overrun.unref();
+    gateway
+      .stop()
+      .then(() => {
+        logger.info({}, 'stopped cleanly');
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+function fail(logger: GatewayLogger, error: unknown, message: string): void {
+  const facts = isTollgateError(error) ? { code: error.code, ...error.details } : {};
+  logger.fatal(
+    { err: error, ...facts },
+    `${message}: ${error instanceof Error ? error.message : String(error)}`,
+  );
+  // pino writes stdout synchronously, so the line is out; exit now rather than wait for stray handles.
+  process.exit(1);
+}
+
+await main();

@@ -1,0 +1,129 @@
+import { fingerprint as fingerprintOf, type JsonValue } from '../../core/fingerprint.js';
+import { requireTokenId } from '../../core/processor.js';
+import type { TokenRecord } from '../../core/token.js';
+import type { IngressRoute } from '../config.js';
+import type { GatewayContext } from '../context.js';
+import { signalFields } from '../logging.js';
+import { ProblemError } from '../problems.js';
+import { problems, signalAcceptedSchema, signalHeaders, signalParams } from '../schemas.js';
+
+export const TOKEN_HEADER = 'exactly-once-token';
+
+/**
+ * HTTP → AMQP ingress. Checks the token (exists, live, bound to this body) but does not consume it: the handler
+ * that changes state consumes it. Answers 202 only after the broker confirmed the message, so a 202 is never lost;
+ * any other answer means "retry with the same token", which is always safe.
+ */
+export function signalRoutes(ctx: GatewayContext): void {
+  const byRoute = new Map(ctx.config.bridges.ingress.map((r) => [r.route, r]));
+
+  ctx.routes.add<{ Params: { route: string }; Body: unknown }>({
+    method: 'POST',
+    url: '/v1/signals/:route',
+    operationId: 'postSignal',
+    summary:
+      "Publish a signal to the route's exchange (202 once the broker confirms); the token is not consumed",
+    tag: 'bridges',
+    scope: 'mint',
+    documentedHeaders: signalHeaders,
+    schema: {
+      params: signalParams,
+      body: { description: 'the signal payload: any JSON value, fingerprinted canonically' },
+      response: { 202: signalAcceptedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+    },
+    handler: async (request, reply) => {
+      const started = performance.now();
+      const route = byRoute.get(request.params.route);
+      if (!route)
+        throw new ProblemError('route-not-found', `no ingress route "${request.params.route}" is configured`);
+      const endpoint = `ingress:${route.route}`;
+      const header = request.headers[TOKEN_HEADER];
+      const tokenId = requireTokenId(typeof header === 'string' ? header : undefined);
+      if (request.body === undefined) throw new ProblemError('validation', 'the signal needs a JSON body');
+      const payload = request.body as JsonValue;
+      const token = await checkToken(ctx, endpoint, tokenId, fingerprintOf(payload));
+      const fields = signalFields(endpoint, tokenId, token.conversationId);
+      if (!ctx.publisher)
+        throw new ProblemError('broker-unavailable', 'the gateway runs without a broker', {
+          retryAfterSeconds: 5,
+        });
+      try {
+        await ctx.publisher.send(outgoing(token, route, payload));
+      } catch (error) {
+        request.log.warn({ ...fields, err: error }, 'ingress publish not confirmed');
+        throw new ProblemError(
+          'broker-unavailable',
+          'the broker did not confirm the message; retry with the same token',
+          {
+            tokenId,
+            retryAfterSeconds: 1,
+          },
+        );
+      }
+      ctx.observer.hopCompleted(endpoint, performance.now() - started);
+      request.log.info(
+        { ...fields, exchange: route.exchange, routingKey: route.routingKey },
+        'signal published',
+      );
+      return reply.code(202).send({
+        token: tokenId,
+        conversationId: token.conversationId,
+        route: route.route,
+        exchange: route.exchange,
+        routingKey: route.routingKey,
+      });
+    },
+  });
+}
+
+/** The cheap check of the protocol, without consuming: a known duplicate never reaches the broker. */
+async function checkToken(
+  ctx: GatewayContext,
+  endpoint: string,
+  tokenId: string,
+  fingerprint: string,
+): Promise<TokenRecord> {
+  const token = await ctx.store.getToken(tokenId);
+  const drop = (reason: 'unknown' | 'consumed' | 'revoked' | 'expired', detail: string): never => {
+    ctx.observer.dropped(endpoint, tokenId, reason);
+    ctx.logger.info(
+      signalFields(endpoint, tokenId, token?.conversationId),
+      `ingress dropped signal: token ${reason}`,
+    );
+    throw new ProblemError(`token-${reason}`, detail, { tokenId });
+  };
+  if (!token) return drop('unknown', `token ${tokenId} is unknown (never issued, or consumed and purged)`);
+  if (token.status === 'consumed') return drop('consumed', `token ${tokenId} was already consumed`);
+  if (token.status === 'revoked') return drop('revoked', `token ${tokenId} was revoked`);
+  if (token.status === 'expired' || (token.expiresAt !== undefined && token.expiresAt <= ctx.clock())) {
+    return drop('expired', `token ${tokenId} expired before it was used`);
+  }
+  if (token.fingerprint !== undefined && token.fingerprint !== fingerprint) {
+    ctx.observer.rejected(endpoint, tokenId, 'fingerprint-mismatch');
+    ctx.logger.warn(
+      signalFields(endpoint, tokenId, token.conversationId),
+      'ingress refused signal: fingerprint mismatch',
+    );
+    throw new ProblemError('fingerprint-mismatch', `token ${tokenId} is bound to a different payload`, {
+      tokenId,
+    });
+  }
+  return token;
+}
+
+/**
+ * The message to publish, described as a token so any core SignalSender (the AMQP transport's) can send it.
+ * Built field by field: only what a sender reads, and no copy of the stored record's bookkeeping.
+ */
+function outgoing(token: TokenRecord, route: IngressRoute, payload: JsonValue): TokenRecord {
+  return {
+    id: token.id,
+    conversationId: token.conversationId,
+    mintedBy: token.mintedBy,
+    status: token.status,
+    mintedAt: token.mintedAt,
+    attempts: token.attempts,
+    destination: { medium: 'amqp', exchange: route.exchange, routingKey: route.routingKey },
+    payload,
+  };
+}
