@@ -5,9 +5,12 @@ import { StoreFailureError } from '../../core/errors.js';
 export const SCHEMA_VERSION = 1;
 
 const MIGRATIONS: Record<number, string> = {
+  // tokens is a rowid table with a UNIQUE index on the random id, not a WITHOUT ROWID table: its rows are large
+  // (payload, headers, destination) and minted in time order, so new rows are appended at the tail and only
+  // the small id index takes inserts at random places.
   1: `
     CREATE TABLE tokens (
-      id TEXT PRIMARY KEY,
+      id TEXT NOT NULL UNIQUE,
       conversation_id TEXT NOT NULL,
       parent_id TEXT,
       minted_by TEXT NOT NULL,
@@ -26,7 +29,7 @@ const MIGRATIONS: Record<number, string> = {
       response TEXT,
       lease_until INTEGER,
       retain_until INTEGER
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX tokens_by_status ON tokens (status, minted_at, id);
     CREATE INDEX tokens_by_conversation ON tokens (conversation_id, minted_at, id);
     CREATE TABLE state (
