@@ -33,6 +33,8 @@ export interface AmqpBenchOptions {
   dynamoEndpoint?: string;
   /** Measured messages per contender and round on SQLite (a quarter of it on DynamoDB). Default 2000. */
   messages?: number;
+  /** Raw transaction floors from the core bench, by store name, to print the hop's ratio against them. */
+  rawFloors?: Record<string, number>;
 }
 
 interface HopResult {
@@ -301,6 +303,7 @@ async function benchBackend(model: ChannelModel, backend: Backend, total: number
       row('exactly-once (Tollgate)', best.tollgate, rss.tollgate),
     ],
     ratio: ratio(best.tollgate?.perSecond ?? 0, best.baseline?.perSecond ?? 0),
+    tollgatePerSecond: best.tollgate?.perSecond ?? 0,
   };
 }
 
@@ -321,6 +324,12 @@ export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void
         result.rows,
       );
       console.log(`exactly-once / at-least-once throughput on ${backend.name}: ${result.ratio}`);
+      const floor = options.rawFloors?.[backend.name];
+      if (floor !== undefined) {
+        console.log(
+          `exactly-once hop / raw transaction floor of the core bench (${fmt(floor)}/s) on ${backend.name}: ${ratio(result.tollgatePerSecond, floor)}`,
+        );
+      }
     }
   } finally {
     await model.close();

@@ -252,7 +252,12 @@ async function benchBackend(
   return rows;
 }
 
-export async function runCoreBench(options: { dynamoEndpoint?: string; total?: number } = {}): Promise<void> {
+/** Raw-floor transactions per second at concurrency 16, per store name: the yardstick other benches compare to. */
+export type RawFloors = Record<string, number>;
+
+export async function runCoreBench(
+  options: { dynamoEndpoint?: string; total?: number } = {},
+): Promise<RawFloors> {
   const total = options.total ?? 2000;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
   const rows: Array<Record<string, string | number>> = [];
@@ -273,4 +278,7 @@ export async function runCoreBench(options: { dynamoEndpoint?: string; total?: n
     'Core: one hop = consume 1 token + write 1 state item + mint 1 token (target: commit ratio >= 0.9)',
     rows,
   );
+  const floors: RawFloors = {};
+  for (const row of rows) if (row.concurrency === 16) floors[String(row.store)] = Number(row['raw floor/s']);
+  return floors;
 }

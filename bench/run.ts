@@ -13,8 +13,9 @@ const want = (name: string) => all || wanted.has(name);
 
 const dynamo = await startDynamoDbLocal();
 try {
-  if (want('core')) await runCoreBench({ dynamoEndpoint: dynamo.endpoint });
-  if (want('amqp')) await runAmqpBench({ dynamoEndpoint: dynamo.endpoint });
+  const rawFloors = want('core') ? await runCoreBench({ dynamoEndpoint: dynamo.endpoint }) : undefined;
+  if (want('amqp'))
+    await runAmqpBench({ dynamoEndpoint: dynamo.endpoint, ...(rawFloors ? { rawFloors } : {}) });
   if (want('http')) await runHttpBench();
   if (want('gateway')) {
     const { runGatewayBench } = await import('./gateway.js');
