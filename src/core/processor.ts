@@ -14,11 +14,11 @@ import {
   VersionConflictError,
 } from './errors.js';
 import { fingerprint as fingerprintOf } from './fingerprint.js';
-import { isTokenId } from './ids.js';
+import { isTokenId, newTokenId } from './ids.js';
 import { checkCommitSize } from './limits.js';
 import { type DropReason, fanOut, type Observer } from './observer.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
-import type { CommitFailure, StateWrite, TokenStore } from './store.js';
+import type { CommitFailure, CommitRequest, CommitResult, StateWrite, TokenStore } from './store.js';
 import type { StoredResponse, TokenRecord } from './token.js';
 import { type HandlerContext, UnitOfWork } from './unit-of-work.js';
 
@@ -138,7 +138,6 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
   if (early) return early;
 
   let conflicts = 0;
-  let transients = 0;
   let lastConflictKey = '';
   for (let attempt = 1; ; attempt++) {
     const now = clock();
@@ -152,29 +151,39 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
     }
     const response = request.respond?.(result);
     checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response));
-    crashPoint('before-commit');
-    const outcome = await store.commit({
-      consume: {
-        tokenId,
-        fingerprint: payloadFingerprint,
-        consumedBy: endpoint,
-        ...(response ? { response } : {}),
-      },
-      writes: work.stagedWrites,
-      mints: work.stagedTokens,
-      now,
-    });
-    if (outcome.ok) {
-      crashPoint('after-commit');
-      const processed: Processed<R> = {
+    const commitId = newTokenId();
+    const processed = (): Processed<R> => {
+      const done: Processed<R> = {
         kind: 'processed',
         result,
         token: token as TokenRecord,
         emitted: work.stagedTokens,
         attempts: attempt,
       };
-      if (response) processed.response = response;
-      return processed;
+      if (response) done.response = response;
+      return done;
+    };
+    crashPoint('before-commit');
+    const outcome = await commitWithRetry(
+      store,
+      {
+        consume: {
+          tokenId,
+          fingerprint: payloadFingerprint,
+          consumedBy: endpoint,
+          commitId,
+          ...(response ? { response } : {}),
+        },
+        writes: work.stagedWrites,
+        mints: work.stagedTokens,
+        now,
+      },
+      retry.transient,
+      (n) => request.onRetry?.('transient', n),
+    );
+    if (outcome.ok) {
+      crashPoint('after-commit');
+      return processed();
     }
 
     const failure: CommitFailure = outcome.failure;
@@ -183,6 +192,11 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
       case 'token-not-live': {
         // A concurrent copy won (or the token ended meanwhile): re-read to report precisely.
         token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
+        // ...unless it was this very commit, sent again after the store's answer to it was lost.
+        if (token?.status === 'consumed' && token.commitId === commitId) {
+          crashPoint('after-commit');
+          return processed();
+        }
         const late = screen(tokenId, token, payloadFingerprint, clock());
         if (late) return late;
         throw new StoreFailureError(`store refused to consume live token ${tokenId}`, {
@@ -205,17 +219,12 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
         await sleep(backoffDelay(retry.versionConflict, conflicts));
         continue;
       case 'transient':
-        transients += 1;
-        if (transients >= retry.transient.attempts) {
-          throw new StoreUnavailableError(
-            `store unavailable after ${transients} attempts`,
-            { tokenId },
-            { cause: failure.cause },
-          );
-        }
-        request.onRetry?.('transient', attempt);
-        await sleep(backoffDelay(retry.transient, transients));
-        continue;
+        // commitWithRetry only returns transient failures once its budget is spent.
+        throw new StoreUnavailableError(
+          `store unavailable after ${retry.transient.attempts} attempts`,
+          { tokenId },
+          { cause: failure.cause },
+        );
       case 'mint-collision':
         throw new StoreFailureError(`emitted token id ${failure.tokenId} already exists`, {
           tokenId: failure.tokenId,
@@ -267,6 +276,25 @@ export function requireTokenId(value: string | undefined): string {
     });
   }
   return value;
+}
+
+/**
+ * Sends the same commit again while the store answers "transient" (unreachable, throttled, conflicting).
+ * The same request, not a re-run of the handler: if an earlier try did commit and only its answer was lost,
+ * the retry fails on the consumed token and the caller recognises its own commit id.
+ */
+async function commitWithRetry(
+  store: TokenStore,
+  commit: CommitRequest,
+  policy: BackoffPolicy,
+  onRetry: (attempt: number) => void,
+): Promise<CommitResult> {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await store.commit(commit);
+    if (outcome.ok || outcome.failure.kind !== 'transient' || attempt >= policy.attempts) return outcome;
+    onRetry(attempt);
+    await sleep(backoffDelay(policy, attempt));
+  }
 }
 
 /** Reads are retried like commits: a blip in the store must not turn into a lost or dead-lettered signal. */

@@ -25,6 +25,8 @@ export interface ConsumeRequest {
   /** Fingerprint of the payload the receiver got; checked against the token's, if the token has one. */
   fingerprint: string;
   consumedBy: string;
+  /** Unique per handler run; kept on the tombstone (see TokenRecord.commitId). */
+  commitId?: string;
   /** HTTP answer to keep for replay. */
   response?: StoredResponse;
 }

@@ -43,6 +43,11 @@ export interface TokenRecord {
   expiresAt?: number;
   consumedAt?: number;
   consumedBy?: string;
+  /**
+   * Set by the commit that consumed the token, unique to that handler run. A commit retried after an ambiguous
+   * store error (the answer was lost) recognises its own success by it instead of mistaking it for a duplicate.
+   */
+  commitId?: string;
   response?: StoredResponse;
   /** Relay lease: while in the future, other relays leave this token alone. */
   leaseUntil?: number;

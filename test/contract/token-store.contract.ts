@@ -256,6 +256,42 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       await store.close();
     });
 
+    it('recognises its own commit when the store applied it but the answer was lost', async () => {
+      const store = await createStore();
+      const root = await mintRoot(store);
+      // The real store commits; the caller is told "transient" as if the response had been lost on the way.
+      let lost = 0;
+      const lossy = Object.create(store) as TokenStore;
+      lossy.commit = async (request) => {
+        const result = await store.commit(request);
+        if (result.ok && lost === 0) {
+          lost += 1;
+          return { ok: false, failure: { kind: 'transient', cause: new Error('socket hang up') } };
+        }
+        return result;
+      };
+      let runs = 0;
+      const outcome = await processSignal({
+        store: lossy,
+        endpoint: 'billing',
+        tokenId: root.id,
+        payload: { order: 1 },
+        handler: (ctx) => {
+          runs += 1;
+          ctx.put('invoices', 1);
+          return ctx.emit(shipping, { ship: 1 });
+        },
+      });
+      expect(lost).toBe(1);
+      expect(runs).toBe(1);
+      expect(outcome.kind).toBe('processed');
+      if (outcome.kind !== 'processed') return;
+      // the emitted token reported is the one that was committed
+      expect((await store.getToken(outcome.result))?.status).toBe('pending');
+      expect((await store.getToken(root.id))?.commitId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      await store.close();
+    });
+
     it('deletes state with a version condition', async () => {
       const store = await createStore();
       const first = await mintRoot(store, { step: 1 });

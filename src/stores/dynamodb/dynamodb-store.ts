@@ -810,6 +810,9 @@ export class DynamoDbTokenStore implements TokenStore {
       `${e.name(TOKEN_ATTR.consumedAt)} = ${nowValue}`,
       `${e.name(TOKEN_ATTR.consumedBy)} = ${e.value(s(consume.consumedBy))}`,
     ];
+    if (consume.commitId !== undefined) {
+      sets.push(`${e.name(TOKEN_ATTR.commitId)} = ${e.value(s(consume.commitId))}`);
+    }
     if (consume.response !== undefined) {
       sets.push(`${e.name(TOKEN_ATTR.response)} = ${e.value(s(JSON.stringify(consume.response)))}`);
     }

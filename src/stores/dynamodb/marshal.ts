@@ -28,6 +28,7 @@ export const TOKEN_ATTR = {
   expiresAt: 'expiresAt',
   consumedAt: 'consumedAt',
   consumedBy: 'consumedBy',
+  commitId: 'commitId',
   response: 'response',
   leaseUntil: 'leaseUntil',
   retainUntil: 'retainUntil',
@@ -153,6 +154,7 @@ export function tokenToItem(token: TokenRecord, retentionMs: number): Item {
   if (token.expiresAt !== undefined) item[A.expiresAt] = n(token.expiresAt);
   if (token.consumedAt !== undefined) item[A.consumedAt] = n(token.consumedAt);
   if (token.consumedBy !== undefined) item[A.consumedBy] = s(token.consumedBy);
+  if (token.commitId !== undefined) item[A.commitId] = s(token.commitId);
   if (token.response !== undefined) item[A.response] = s(JSON.stringify(token.response));
   if (token.leaseUntil !== undefined) item[A.leaseUntil] = n(token.leaseUntil);
   if (token.retainUntil !== undefined) item[A.retainUntil] = n(token.retainUntil);
@@ -194,6 +196,8 @@ export function itemToToken(item: Item): TokenRecord {
     if (consumedAt !== undefined) token.consumedAt = consumedAt;
     const consumedBy = optStr(item, A.consumedBy);
     if (consumedBy !== undefined) token.consumedBy = consumedBy;
+    const commitId = optStr(item, A.commitId);
+    if (commitId !== undefined) token.commitId = commitId;
     const response = optStr(item, A.response);
     if (response !== undefined) token.response = JSON.parse(response);
     const leaseUntil = optNum(item, A.leaseUntil);

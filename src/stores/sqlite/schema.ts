@@ -26,6 +26,7 @@ const MIGRATIONS: Record<number, string> = {
       expires_at INTEGER,
       consumed_at INTEGER,
       consumed_by TEXT,
+      commit_id TEXT,
       response TEXT,
       lease_until INTEGER,
       retain_until INTEGER

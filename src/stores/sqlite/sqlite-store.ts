@@ -128,6 +128,7 @@ export class SqliteTokenStore implements TokenStore {
         now,
         fingerprint: consume.fingerprint,
         consumedBy: consume.consumedBy,
+        commitId: consume.commitId ?? null,
         response: consume.response ? JSON.stringify(consume.response) : null,
         retainUntil: now + retentionMs,
       });
@@ -327,7 +328,8 @@ function prepare(db: Database.Database) {
       ON CONFLICT(id) DO NOTHING`),
     // The conditional consume: exists, live, not expired, fingerprint matches. Tombstones drop payload and
     // headers: the guarantee needs only the id and status.
-    consume: db.prepare(`UPDATE tokens SET status = 'consumed', consumed_at = @now, consumed_by = @consumedBy,
+    consume:
+      db.prepare(`UPDATE tokens SET status = 'consumed', consumed_at = @now, consumed_by = @consumedBy, commit_id = @commitId,
         response = @response, retain_until = @retainUntil, payload = NULL, headers = NULL, lease_until = NULL
       WHERE id = @id AND status IN ${LIVE} AND (expires_at IS NULL OR expires_at > @now)
         AND (fingerprint IS NULL OR fingerprint = @fingerprint)`),
@@ -427,7 +429,7 @@ function toRow(token: TokenRecord): TokenRow {
  * B-tree lookup itself. Keep TokenTuple and fromTuple in this order.
  */
 const TOKEN_COLUMNS = `id, conversation_id, parent_id, minted_by, destination, fingerprint, payload, headers, status,
-  minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, response, lease_until, retain_until`;
+  minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, response, lease_until, retain_until, commit_id`;
 
 type TokenTuple = [
   id: string,
@@ -448,6 +450,7 @@ type TokenTuple = [
   response: string | null,
   leaseUntil: number | null,
   retainUntil: number | null,
+  commitId: string | null,
 ];
 
 function fromTuple(row: TokenTuple): TokenRecord {
@@ -470,6 +473,7 @@ function fromTuple(row: TokenTuple): TokenRecord {
     response,
     leaseUntil,
     retainUntil,
+    commitId,
   ] = row;
   const token: TokenRecord = { id, conversationId, mintedBy, status, mintedAt, attempts };
   if (parentId !== null) token.parentId = parentId;
@@ -484,5 +488,6 @@ function fromTuple(row: TokenTuple): TokenRecord {
   if (response !== null) token.response = JSON.parse(response);
   if (leaseUntil !== null) token.leaseUntil = leaseUntil;
   if (retainUntil !== null) token.retainUntil = retainUntil;
+  if (commitId !== null) token.commitId = commitId;
   return token;
 }
