@@ -1,0 +1,149 @@
+/**
+ * One worker process of the soak conversation (started, killed and restarted by soak/run.ts):
+ *   ingress  — fastify, exactly-once POST /signal; applies and emits an AMQP signal to the hop2 queue
+ *   hop2     — AMQP consumer of the hop2 queue; applies and emits to the hop3 queue (throws on poison)
+ *   hop3     — AMQP consumer of the hop3 queue; applies and emits an HTTP signal to system B
+ *   system-b — fastify in the second "system", exactly-once POST /signal; applies
+ * Every handler increments `applied/<role>/<id>` (read with its version, so a double application shows as 2)
+ * and a sharded per-role total. The spec comes as JSON in SOAK_WORKER_SPEC; TOLLGATE_CRASH_AT may be set.
+ * Prints "SOAK WORKER READY" once it takes signals.
+ */
+import Fastify from 'fastify';
+import type { JsonValue } from '../src/core/fingerprint.js';
+import { pendingToken } from '../src/core/mint.js';
+import { processSignal } from '../src/core/processor.js';
+import type { HandlerContext } from '../src/core/unit-of-work.js';
+import { openStore } from '../src/stores/open.js';
+import { queueDestination } from '../src/transports/amqp/destination.js';
+import { type AmqpTollgate, createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
+import { HttpSignalSender } from '../src/transports/http/client.js';
+import { tollgateOf, tollgatePlugin } from '../src/transports/http/plugin.js';
+import { appliedKey, lineLogger, type SoakPayload, shardOf, totalKey, type WorkerSpec } from './shared.js';
+
+const spec = JSON.parse(process.env.SOAK_WORKER_SPEC ?? '{}') as WorkerSpec;
+// The harness holds an IPC channel to every worker: if the harness dies, so do its workers.
+process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+const logger = lineLogger({ worker: spec.name, pid: process.pid });
+const store = await openStore(spec.storeConfig);
+
+/** Relays recover quickly in a soak: a token pending for 2 s is re-dispatched. */
+const RELAY = { delayMs: 2_000, intervalMs: 500, leaseMs: 5_000 };
+/** Poison is retried a little, then dead-lettered. */
+const ATTEMPTS = { attempts: 3, baseDelayMs: 50, maxDelayMs: 300 };
+
+async function apply(ctx: HandlerContext<SoakPayload>): Promise<void> {
+  const key = appliedKey(spec.role, ctx.payload.id);
+  const applied = (await ctx.get<number>(key)) ?? 0;
+  ctx.put(key, applied + 1);
+  const total = totalKey(spec.role, shardOf(ctx.payload.id));
+  ctx.put(total, ((await ctx.get<number>(total)) ?? 0) + 1);
+}
+
+function forward(payload: SoakPayload): JsonValue {
+  return payload.poison ? { id: payload.id, poison: true } : { id: payload.id };
+}
+
+let tollgate: AmqpTollgate | undefined;
+let close: () => Promise<void> = async () => undefined;
+
+if (spec.role === 'ingress' || spec.role === 'system-b') {
+  const app = Fastify({ logger: false });
+  if (spec.role === 'ingress') {
+    tollgate = await createAmqpTollgate({
+      url: spec.amqpUrl,
+      store,
+      name: `soak-${spec.name}-${process.pid}`,
+      logger,
+      relay: RELAY,
+    });
+  }
+  await app.register(tollgatePlugin, {
+    store,
+    endpoint: spec.role,
+    logger,
+    ...(tollgate ? { dispatcher: tollgate.publisher.dispatcher } : {}),
+  });
+  if (spec.bug === 'fresh-token' && spec.role === 'system-b') {
+    // The negative control: every copy of a signal is applied under a token of its own.
+    app.post('/signal', async (request) => {
+      const payload = request.body as SoakPayload;
+      const token = pendingToken(
+        {
+          destination: { medium: 'http', method: 'POST', url: 'http://127.0.0.1/bug' },
+          payload: forward(payload),
+        },
+        { mintedBy: 'bug', now: Date.now() },
+      );
+      await store.mint([token]);
+      await processSignal({ store, endpoint: 'system-b', tokenId: token.id, payload, handler: apply });
+      return { id: payload.id };
+    });
+  }
+  app.post(
+    spec.bug === 'fresh-token' && spec.role === 'system-b' ? '/unused' : '/signal',
+    { config: { exactlyOnce: true } },
+    async (request) => {
+      const ctx = tollgateOf<SoakPayload>(request);
+      await apply(ctx);
+      if (spec.role === 'ingress') ctx.emit(queueDestination(spec.queues.hop2), forward(ctx.payload));
+      return { id: ctx.payload.id, role: spec.role };
+    },
+  );
+  await app.listen({ host: '127.0.0.1', port: spec.port ?? 0 });
+  close = async () => {
+    await app.close();
+    await tollgate?.close();
+  };
+} else {
+  const http = new HttpSignalSender({
+    retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 500 },
+    timeoutMs: 3_000,
+  });
+  tollgate = await createAmqpTollgate({
+    url: spec.amqpUrl,
+    store,
+    name: `soak-${spec.name}-${process.pid}`,
+    logger,
+    relay: RELAY,
+    ...(spec.role === 'hop3' ? { senders: [http] } : {}),
+  });
+  if (spec.role === 'hop2') {
+    await tollgate.consume<SoakPayload>(
+      spec.queues.hop2,
+      async (ctx) => {
+        if (ctx.payload.poison) throw new Error(`poison ${ctx.payload.id}`);
+        await apply(ctx);
+        ctx.emit(queueDestination(spec.queues.hop3), forward(ctx.payload));
+      },
+      { endpoint: 'hop2', concurrency: 4, attempts: ATTEMPTS },
+    );
+  } else {
+    await tollgate.consume<SoakPayload>(
+      spec.queues.hop3,
+      async (ctx) => {
+        await apply(ctx);
+        const urls = spec.systemBUrls;
+        const url = urls[shardOf(ctx.payload.id) % urls.length] as string;
+        ctx.emit({ medium: 'http', method: 'POST', url }, forward(ctx.payload));
+      },
+      { endpoint: 'hop3', concurrency: 4, attempts: ATTEMPTS, senders: [http] },
+    );
+  }
+  close = async () => {
+    http.close();
+    await tollgate?.close();
+  };
+}
+
+process.stdout.write('SOAK WORKER READY\n');
+
+process.once('SIGTERM', () => {
+  const timer = setTimeout(() => process.exit(1), 5_000);
+  void close()
+    .then(() => store.close())
+    .catch(() => undefined)
+    .finally(() => {
+      clearTimeout(timer);
+      process.exit(0);
+    });
+});
