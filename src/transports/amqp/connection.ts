@@ -103,15 +103,25 @@ export class AmqpConnection {
       this.hooks.delete(hook);
     };
     const live = this.ready.current;
-    if (live) {
+    if (!live) return unregister;
+    for (let attempt = 1; ; attempt++) {
       try {
         await hook(live);
+        return unregister;
       } catch (error) {
-        unregister();
-        throw error;
+        // The broker refusing (a queue declared with other arguments, no access) will refuse again: say so.
+        if (isBrokerRefusal(error) || attempt >= 5) {
+          unregister();
+          throw error;
+        }
+        // Otherwise the connection or channel went away under the hook. Once the connection is replaced (or
+        // while it is being replaced) the reconnection runs the hook, which stays registered; on the same,
+        // still-live connection, it is tried again here.
+        this.logger.warn({ err: error, attempt }, 'connect hook interrupted; it runs again once connected');
+        await sleep(Math.min(this.baseDelayMs * 2 ** attempt, this.maxDelayMs));
+        if (this.live !== live || this.closing) return unregister;
       }
     }
-    return unregister;
   }
 
   async close(): Promise<void> {
@@ -188,4 +198,17 @@ export class AmqpConnection {
     const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(attempt - 1, 20));
     return Math.floor(cap / 2 + Math.random() * (cap / 2));
   }
+}
+
+/** AMQP reply codes with which the broker refuses a request on its merits (not a lost connection). */
+const REFUSAL_CODES = new Set([403, 404, 405, 406, 530, 540]);
+
+function isBrokerRefusal(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'number' &&
+    REFUSAL_CODES.has(error.code)
+  );
 }
