@@ -117,7 +117,7 @@ export class Relay {
       purged: 0,
     };
     this.stats.passes += 1;
-    if (housekeepingEvery > 0 && this.stats.passes % housekeepingEvery === 1) {
+    if (housekeepingEvery > 0 && (this.stats.passes - 1) % housekeepingEvery === 0) {
       pass.expired = await store.expireIssued(now);
       pass.purged = await store.purge(now);
     }
