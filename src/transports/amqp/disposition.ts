@@ -18,10 +18,14 @@ const HOPELESS: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.LIMIT_EXCEEDED,
 ]);
 
-/** Failures of our own infrastructure, not of the message: they must never dead-letter it. */
+/**
+ * Failures that are not the message's fault: our infrastructure, or contention on shared state (the handler
+ * was already re-run on fresh state several times). They must never dead-letter a healthy message.
+ */
 const NOT_THE_MESSAGES_FAULT: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.STORE_UNAVAILABLE,
   ErrorCodes.CLOSED,
+  ErrorCodes.VERSION_CONFLICT,
 ]);
 
 /**
