@@ -152,11 +152,12 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
     const response = request.respond?.(result);
     checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response));
     const commitId = newTokenId();
+    const incoming = token as TokenRecord;
     const processed = (): Processed<R> => {
       const done: Processed<R> = {
         kind: 'processed',
         result,
-        token: token as TokenRecord,
+        token: incoming,
         emitted: work.stagedTokens,
         attempts: attempt,
       };

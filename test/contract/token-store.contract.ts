@@ -286,6 +286,7 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       expect(runs).toBe(1);
       expect(outcome.kind).toBe('processed');
       if (outcome.kind !== 'processed') return;
+      expect(outcome.token.status).toBe('pending'); // the incoming token as the handler saw it
       // the emitted token reported is the one that was committed
       expect((await store.getToken(outcome.result))?.status).toBe('pending');
       expect((await store.getToken(root.id))?.commitId).toMatch(/^[A-Za-z0-9_-]{22}$/);
