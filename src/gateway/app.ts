@@ -73,11 +73,20 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     if (mapped.problem.status >= 500) request.log.error({ err: error }, 'request failed');
     return sendProblem(reply, mapped);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
-      problem: problem('not-found', `no route ${request.method} ${request.url.split('?')[0]}`),
-    }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = ctx.routes.allowedMethods(path);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, {
+        problem: problem(
+          'method-not-allowed',
+          `${path} accepts ${allowed.join(', ')}, not ${request.method}`,
+        ),
+      });
+    }
+    return sendProblem(reply, { problem: problem('not-found', `no route ${request.method} ${path}`) });
+  });
 
   tokenRoutes(ctx);
   signalRoutes(ctx);

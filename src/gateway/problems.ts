@@ -28,6 +28,7 @@ export const PROBLEM_KINDS = {
   'uri-too-long': 414,
   'unsupported-media-type': 415,
   'fingerprint-mismatch': 422,
+  'destination-mismatch': 422,
   'limit-exceeded': 422,
   'internal-error': 500,
   'store-unavailable': 503,

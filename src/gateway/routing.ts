@@ -30,9 +30,10 @@ export interface RouteSpec<RG extends RouteGenericInterface = RouteGenericInterf
 
 export type DocumentedRoute = Omit<RouteSpec, 'handler'>;
 
-/** Registers routes and remembers them for the OpenAPI document. */
+/** Registers routes and remembers them for the OpenAPI document and for 405 answers. */
 export class RouteTable {
   readonly routes: DocumentedRoute[] = [];
+  private readonly patterns: Array<{ method: string; path: RegExp }> = [];
 
   constructor(
     readonly app: FastifyInstance,
@@ -42,6 +43,7 @@ export class RouteTable {
   add<RG extends RouteGenericInterface>(spec: RouteSpec<RG>): void {
     const { handler, ...documented } = spec;
     this.routes.push(documented);
+    this.patterns.push({ method: spec.method, path: pathPattern(spec.url) });
     const keys = this.keys;
     const scope = spec.scope;
     this.app.route({
@@ -64,4 +66,32 @@ export class RouteTable {
       },
     });
   }
+
+  /** A route registered straight on fastify (no schema, not in OpenAPI) that 405 answers should still know. */
+  remember(method: RouteSpec['method'], url: string): void {
+    this.patterns.push({ method, path: pathPattern(url) });
+  }
+
+  /**
+   * The methods some route accepts on this path (with HEAD wherever GET is), so that a known path asked with
+   * the wrong method gets 405 and an Allow header rather than a 404 that suggests the path is wrong.
+   */
+  allowedMethods(path: string): string[] {
+    const methods = new Set<string>();
+    for (const { method, path: pattern } of this.patterns) {
+      if (!pattern.test(path)) continue;
+      methods.add(method);
+      if (method === 'GET') methods.add('HEAD');
+    }
+    return [...methods].sort();
+  }
+}
+
+/** `/v1/tokens/:id/redispatch` → a regular expression matching that route's concrete paths. */
+function pathPattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}$`);
 }

@@ -383,6 +383,25 @@ describe('problems and documents', () => {
     expectProblem(await get('/v2/anything'), 404, 'not-found');
   });
 
+  it.each([
+    ['DELETE', '/v1/tokens', 'GET, HEAD, POST'],
+    ['PUT', '/v1/tokens/some-token-id', 'DELETE, GET, HEAD'],
+    ['GET', '/v1/tokens/some-token-id/redispatch', 'POST'],
+    ['GET', '/v1/signals/orders', 'POST'],
+    ['POST', '/metrics', 'GET, HEAD'],
+    ['DELETE', '/v1/openapi.json?x=1', 'GET, HEAD'],
+  ])('answers %s %s with 405 and Allow: %s', async (method, url, allow) => {
+    const res = await gw.app.inject({ method: method as 'GET', url });
+    expectProblem(res, 405, 'method-not-allowed');
+    expect(res.headers.allow).toBe(allow);
+  });
+
+  it('keeps 404 for paths no route has, whatever the method', async () => {
+    const res = await gw.app.inject({ method: 'DELETE', url: '/v1/tokens/a/b/c' });
+    expectProblem(res, 404, 'not-found');
+    expect(res.headers.allow).toBeUndefined();
+  });
+
   it('serves an OpenAPI document generated from the route schemas', async () => {
     const res = await get('/v1/openapi.json');
     expect(res.statusCode).toBe(200);

@@ -405,6 +405,36 @@ describe('AMQP → HTTP egress', () => {
     }
   });
 
+  it('subscribes again when the broker cancels it (queue deleted) while the connection stays up', async () => {
+    const queue = trackQueue(unique('egress-cancel'));
+    const { bridge } = await startBridge(queue);
+    try {
+      const first = newTokenId();
+      send(queue, { pay: 7 }, { [AmqpHeaders.token]: first });
+      await waitFor('the first delivery', () => bridge.stats.delivered === 1);
+      const connectionBefore = amqp.connection.current;
+      await probe.deleteQueue(queue);
+      // The bridge re-declares the queue on the same connection and consumes it again.
+      await waitFor('a new consumer on the re-declared queue', async () => {
+        // A check of a missing queue closes the channel that asked: ask on a throwaway one.
+        const asker = await model.createChannel();
+        asker.on('error', () => undefined);
+        const state = await asker.checkQueue(queue).catch(() => undefined);
+        if (state !== undefined) await asker.close();
+        return state?.consumerCount === 1;
+      });
+      expect(amqp.connection.current).toBe(connectionBefore);
+      const second = newTokenId();
+      send(queue, { pay: 8 }, { [AmqpHeaders.token]: second, [AmqpHeaders.conversation]: 'conv-cancel' });
+      await waitFor('the second delivery', () => bridge.stats.delivered === 2);
+      expect(received.filter((r) => r.token === second)).toEqual([
+        { token: second, conversation: 'conv-cancel', body: { pay: 8 } },
+      ]);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
   it('requeues when the peer stays unavailable, so nothing is lost', async () => {
     const queue = trackQueue(unique('egress-rq'));
     const { bridge } = await startBridge(queue);

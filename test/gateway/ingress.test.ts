@@ -195,3 +195,43 @@ describe('POST /v1/signals/:route (ingress checks)', () => {
     });
   });
 });
+
+describe('POST /v1/signals/:route (destination binding)', () => {
+  const REFUNDS = { route: 'refunds', exchange: 'shop', routingKey: 'refund.requested' };
+  beforeEach(async () => {
+    await gw.close();
+    publisher = new RecordingPublisher();
+    gw = await testGateway({ publisher, bridges: { ingress: [ROUTE, REFUNDS], egress: [] } });
+  });
+
+  it.each([
+    ['the route exchange and routing key', { medium: 'amqp', exchange: 'shop', routingKey: 'order.placed' }],
+    ['a POST to the route', { medium: 'http', method: 'POST', url: 'https://gw.example/v1/signals/orders' }],
+    [
+      'a POST behind a path prefix',
+      { medium: 'http', method: 'POST', url: 'https://x.example/tg/v1/signals/orders' },
+    ],
+  ])('publishes a token minted for %s', async (_name, destination) => {
+    const token = await issue({ destination });
+    expect((await signal(token.id, { n: 1 })).statusCode).toBe(202);
+    expect(publisher.sent).toHaveLength(1);
+  });
+
+  it.each([
+    ['another routing key', { medium: 'amqp', exchange: 'shop', routingKey: 'refund.requested' }],
+    ['another exchange', { medium: 'amqp', exchange: 'billing', routingKey: 'order.placed' }],
+    ['another route', { medium: 'http', method: 'POST', url: 'https://gw.example/v1/signals/refunds' }],
+    ['another method', { medium: 'http', method: 'PUT', url: 'https://gw.example/v1/signals/orders' }],
+    ['another service', { medium: 'http', method: 'POST', url: 'https://pay.example/v1/charge' }],
+  ])(
+    'refuses with 422 a token minted for %s, publishes nothing and leaves it usable',
+    async (_name, destination) => {
+      const token = await issue({ destination });
+      const res = await signal(token.id, { n: 1 });
+      expectProblem(res, 422, 'destination-mismatch');
+      expect(res.json()).toMatchObject({ tokenId: token.id });
+      expect(publisher.sent).toHaveLength(0);
+      expect((await gw.store.getToken(token.id))?.status).toBe('issued');
+    },
+  );
+});

@@ -50,6 +50,7 @@ export class EgressBridge {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly logger: GatewayLogger;
   private subscription: Subscription | undefined;
+  private subscribing: Promise<void> = Promise.resolve();
   private unregister: (() => void) | undefined;
   private stopping = false;
 
@@ -93,30 +94,68 @@ export class EgressBridge {
     await subscription?.channel.close().catch(() => undefined);
   }
 
-  private async subscribe(connection: ChannelModel): Promise<void> {
+  /** Serialized: the reconnection hook and the channel-recovery loop must not both open a subscription. */
+  private subscribe(connection: ChannelModel): Promise<void> {
+    const next = this.subscribing.catch(() => undefined).then(() => this.subscribeOnce(connection));
+    this.subscribing = next;
+    return next;
+  }
+
+  private async subscribeOnce(connection: ChannelModel): Promise<void> {
     if (this.stopping) return;
     if (this.subscription?.connection === connection) return;
     const channel = await connection.createConfirmChannel();
     channel.on('error', (error: unknown) =>
       this.logger.warn({ err: error }, 'RabbitMQ closed the egress channel'),
     );
-    await declareConsumerQueue(channel, this.route.queue, {
-      bindings: this.route.bindings.map((b) => ({ exchange: b.exchange, routingKey: b.routingKey })),
-    });
-    await channel.prefetch(this.deps.prefetch);
-    const { consumerTag } = await channel.consume(
-      this.route.queue,
-      (message) => this.received(channel, message),
-      {
-        noAck: false,
-      },
-    );
-    this.subscription = { connection, channel, consumerTag };
+    channel.on('close', () => this.unsubscribed(connection, channel));
+    try {
+      await declareConsumerQueue(channel, this.route.queue, {
+        bindings: this.route.bindings.map((b) => ({ exchange: b.exchange, routingKey: b.routingKey })),
+      });
+      await channel.prefetch(this.deps.prefetch);
+      const { consumerTag } = await channel.consume(
+        this.route.queue,
+        (message) => this.received(channel, message),
+        { noAck: false },
+      );
+      this.subscription = { connection, channel, consumerTag };
+    } catch (error) {
+      await channel.close().catch(() => undefined);
+      throw error;
+    }
     this.logger.info({ url: this.route.url }, 'egress consuming');
   }
 
+  /**
+   * The broker closed the channel (or cancelled the consumer) while the connection lives on: subscribe again on
+   * the same connection. A lost connection is handled by the connection's hook instead.
+   */
+  private unsubscribed(connection: ChannelModel, channel: ConfirmChannel): void {
+    if (this.subscription?.channel === channel) this.subscription = undefined;
+    if (this.stopping) return;
+    void (async () => {
+      for (let attempt = 1; ; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * attempt, 5_000)));
+        if (this.stopping || this.deps.connection.current !== connection || this.subscription) return;
+        try {
+          await this.subscribe(connection);
+          return;
+        } catch (error) {
+          this.logger.warn({ err: error, attempt }, 'could not re-subscribe the egress queue; retrying');
+        }
+      }
+    })();
+  }
+
   private received(channel: ConfirmChannel, message: ConsumeMessage | null): void {
-    if (message === null) return; // cancelled by the broker; the connection hook re-subscribes on reconnection
+    if (message === null) {
+      // The broker cancelled the consumer (the queue was deleted, say): closing the channel re-subscribes,
+      // which declares the queue again.
+      this.logger.warn({}, 'the broker cancelled the egress consumer');
+      void channel.close().catch(() => undefined);
+      return;
+    }
     const running = this.deliver(channel, message)
       .catch((error: unknown) => this.logger.error({ err: error }, 'unexpected egress failure'))
       .finally(() => this.inFlight.delete(running));

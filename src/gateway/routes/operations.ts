@@ -57,6 +57,7 @@ async function probe(check: () => Promise<void>): Promise<'ok' | 'unreachable'> 
 
 /** /metrics and /v1/openapi.json are registered without schemas: they are not JSON objects we validate. */
 export function metricsRoute(ctx: GatewayContext, registry: Registry): void {
+  ctx.routes.remember('GET', '/metrics');
   ctx.routes.app.get('/metrics', async (_request, reply) => {
     const text = await registry.metrics();
     return reply.type(registry.contentType).send(text);
@@ -65,6 +66,7 @@ export function metricsRoute(ctx: GatewayContext, registry: Registry): void {
 
 export function openApiRoute(ctx: GatewayContext, version: string): void {
   let document: OpenApiDocument | undefined;
+  ctx.routes.remember('GET', '/v1/openapi.json');
   ctx.routes.app.get('/v1/openapi.json', async () => {
     // Built on first request, when every route is registered.
     document ??= buildOpenApi(ctx.routes.routes, version);

@@ -1,6 +1,6 @@
 import { fingerprint as fingerprintOf, type JsonValue } from '../../core/fingerprint.js';
 import { requireTokenId } from '../../core/processor.js';
-import type { TokenRecord } from '../../core/token.js';
+import type { Destination, TokenRecord } from '../../core/token.js';
 import type { IngressRoute } from '../config.js';
 import type { GatewayContext } from '../context.js';
 import { signalFields } from '../logging.js';
@@ -42,6 +42,7 @@ export function signalRoutes(ctx: GatewayContext): void {
       if (request.body === undefined) throw new ProblemError('validation', 'the signal needs a JSON body');
       const payload = request.body as JsonValue;
       const token = await checkToken(ctx, endpoint, tokenId, fingerprintOf(payload));
+      checkDestination(ctx, endpoint, token, route);
       const fields = signalFields(endpoint, tokenId, token.conversationId);
       if (!ctx.publisher)
         throw new ProblemError('broker-unavailable', 'the gateway runs without a broker', {
@@ -109,6 +110,50 @@ async function checkToken(
     });
   }
   return token;
+}
+
+/**
+ * A token minted with a destination may only travel there: a token minted for one route (or another service)
+ * must not publish to a different exchange. Tokens minted without a destination are accepted on any route.
+ */
+function checkDestination(
+  ctx: GatewayContext,
+  endpoint: string,
+  token: TokenRecord,
+  route: IngressRoute,
+): void {
+  const destination = token.destination;
+  if (!destination || destinationMatches(destination, route)) return;
+  ctx.observer.rejected(endpoint, token.id, 'destination-mismatch');
+  ctx.logger.warn(
+    signalFields(endpoint, token.id, token.conversationId),
+    'ingress refused signal: token minted for another destination',
+  );
+  const where =
+    destination.medium === 'amqp'
+      ? `exchange "${destination.exchange}" with routing key "${destination.routingKey}"`
+      : `${destination.method} ${destination.url}`;
+  throw new ProblemError(
+    'destination-mismatch',
+    `token ${token.id} was minted for ${where}, not route "${route.route}"`,
+    {
+      tokenId: token.id,
+    },
+  );
+}
+
+/** An HTTP destination matches when it is a POST to this route's path (behind any prefix a proxy adds). */
+function destinationMatches(destination: Destination, route: IngressRoute): boolean {
+  if (destination.medium === 'amqp')
+    return destination.exchange === route.exchange && destination.routingKey === route.routingKey;
+  if (destination.method !== 'POST') return false;
+  let path: string;
+  try {
+    path = new URL(destination.url).pathname;
+  } catch {
+    return false;
+  }
+  return path.replace(/\/+$/, '').endsWith(`/v1/signals/${encodeURIComponent(route.route)}`);
 }
 
 /**

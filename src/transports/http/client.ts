@@ -146,7 +146,8 @@ export class HttpSignalSender implements SignalSender {
       });
     }
     headers.set(HEADERS.token, token.id);
-    headers.set(HEADERS.conversation, token.conversationId);
+    // A message bridged from outside may carry no conversation: send none rather than an empty header.
+    if (token.conversationId !== '') headers.set(HEADERS.conversation, token.conversationId);
     headers.set('accept', `application/json, ${PROBLEM_CONTENT_TYPE}`);
     if (BODYLESS_METHODS.has(destination.method))
       return { method: destination.method, url: destination.url, headers };
