@@ -23,11 +23,8 @@ import { fingerprint } from '../src/core/fingerprint.js';
 import { newTokenId } from '../src/core/ids.js';
 import type { CommitRequest, CommitResult } from '../src/core/store.js';
 import type { TokenRecord } from '../src/core/token.js';
-import {
-  classifyCommitError,
-  type DynamoDbStoreOptions,
-  DynamoDbTokenStore,
-} from '../src/stores/dynamodb/dynamodb-store.js';
+import { type DynamoDbStoreOptions, DynamoDbTokenStore } from '../src/stores/dynamodb/dynamodb-store.js';
+import { classifyCommitError } from '../src/stores/dynamodb/failures.js';
 import { attributeValueSize, DYNAMODB_LIMITS, itemSize } from '../src/stores/dynamodb/limits.js';
 import { ensureTables, stateTableDefinition, tokensTableDefinition } from '../src/stores/dynamodb/tables.js';
 import {

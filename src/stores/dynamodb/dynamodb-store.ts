@@ -1,6 +1,4 @@
 import {
-  type AttributeValue,
-  type CancellationReason,
   DeleteItemCommand,
   DynamoDBClient,
   type DynamoDBClientConfig,
@@ -17,10 +15,8 @@ import {
   ConfigError,
   InvalidArgumentError,
   InvalidTransitionError,
-  StoreFailureError,
   StoreUnavailableError,
   TokenExistsError,
-  TollgateError,
   UnknownTokenError,
 } from '../../core/errors.js';
 import type {
@@ -39,6 +35,17 @@ import type {
 } from '../../core/store.js';
 import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
+import { mapBounded } from './bounded.js';
+import { Expr } from './expression.js';
+import {
+  cancellationIsTransient,
+  classifyCommitError,
+  consumeFailure,
+  isConditionFailure,
+  isTransientError,
+  sdkError,
+  storeError,
+} from './failures.js';
 import {
   checkItemSize,
   checkTransaction,
@@ -82,198 +89,6 @@ const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 const ENDED_STATUSES: readonly TokenStatus[] = ['consumed', 'expired', 'revoked'];
 /** Key of the item ping() reads: any key works, an absent item costs the same half read unit. */
 const PING_KEY = 'tollgate-ping';
-
-/**
- * Codes DynamoDB puts in CancellationReasons for an item that a retry may well get through.
- * Others (ValidationError, ItemCollectionSizeLimitExceeded) will fail again.
- */
-const TRANSIENT_REASON_CODES = new Set([
-  'TransactionConflict',
-  'ThrottlingError',
-  'ProvisionedThroughputExceeded',
-  'RequestLimitExceeded',
-]);
-
-/** Error names of the SDK for conditions that pass with time. */
-const TRANSIENT_ERROR_NAMES = new Set([
-  'TransactionConflictException',
-  'TransactionInProgressException',
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-]);
-
-/** The parts of an SDK error this module reads. Everything is optional: anything may be thrown. */
-interface SdkErrorShape {
-  name?: unknown;
-  $metadata?: { httpStatusCode?: number };
-  $retryable?: unknown;
-  CancellationReasons?: CancellationReason[];
-  Item?: Item;
-}
-
-function sdkError(error: unknown): SdkErrorShape {
-  return typeof error === 'object' && error !== null ? (error as SdkErrorShape) : {};
-}
-
-function isConditionFailure(error: unknown): boolean {
-  return sdkError(error).name === 'ConditionalCheckFailedException';
-}
-
-/**
- * Retrying may help: throttling, conflicts, server faults, and anything that never got an HTTP answer
- * (connection refused or reset, timeouts): those errors carry no `$metadata.httpStatusCode`.
- */
-export function isTransientError(error: unknown): boolean {
-  if (error instanceof TollgateError) return error instanceof StoreUnavailableError;
-  const shape = sdkError(error);
-  if (typeof shape.name === 'string' && TRANSIENT_ERROR_NAMES.has(shape.name)) return true;
-  if (shape.$retryable !== undefined) return true;
-  const status = shape.$metadata?.httpStatusCode;
-  if (status === undefined) return error instanceof Error;
-  return status >= 500 || status === 429;
-}
-
-/** Wraps whatever an SDK call threw into the store's error vocabulary (TollgateErrors pass through). */
-function storeError(error: unknown, operation: string): TollgateError {
-  if (error instanceof TollgateError) return error;
-  const name = typeof sdkError(error).name === 'string' ? String(sdkError(error).name) : 'unknown';
-  const details = { operation, error: name };
-  return isTransientError(error)
-    ? new StoreUnavailableError(`DynamoDB ${operation} failed (${name}); retry later`, details, {
-        cause: error,
-      })
-    : new StoreFailureError(`DynamoDB ${operation} failed (${name})`, details, { cause: error });
-}
-
-/** Cancellation reasons whose codes are all retriable (or absent: DynamoDB then says nothing useful). */
-function cancellationIsTransient(reasons: readonly CancellationReason[]): boolean {
-  return reasons.every(
-    (r) => r.Code === undefined || r.Code === 'None' || TRANSIENT_REASON_CODES.has(r.Code),
-  );
-}
-
-/**
- * Why the incoming token could not be consumed, judged from its record as it was when the condition failed
- * (the same order of checks as the SQLite store). Undefined if the record would have passed.
- */
-export function consumeFailure(
-  token: TokenRecord | undefined,
-  consume: ConsumeRequest,
-  now: number,
-): CommitFailure | undefined {
-  if (token === undefined) return { kind: 'token-missing' };
-  const expired = token.expiresAt !== undefined && token.expiresAt <= now;
-  if (!LIVE_STATUSES.includes(token.status) || expired) {
-    return { kind: 'token-not-live', status: token.status, expired };
-  }
-  if (token.fingerprint !== undefined && token.fingerprint !== consume.fingerprint) {
-    return { kind: 'fingerprint-mismatch' };
-  }
-  return undefined;
-}
-
-/**
- * Classifies a failed commit transaction. Its items are, in this order: the consume update, one action per
- * state write, one put per minted token; CancellationReasons are index-aligned with them. Only codes and the
- * returned item are read, never message text. The token's condition is judged first, as a failed consume
- * means the signal was already handled (or never valid) whatever the state says.
- */
-export function classifyCommitError(error: unknown, request: CommitRequest): CommitFailure {
-  const shape = sdkError(error);
-  if (shape.name !== 'TransactionCanceledException') {
-    return isTransientError(error)
-      ? { kind: 'transient', cause: error }
-      : { kind: 'permanent', cause: error };
-  }
-  const reasons = shape.CancellationReasons ?? [];
-  const failedCondition = (index: number) => reasons[index]?.Code === 'ConditionalCheckFailed';
-
-  if (failedCondition(0)) {
-    const item = reasons[0]?.Item;
-    let token: TokenRecord | undefined;
-    try {
-      token = item === undefined ? undefined : itemToToken(item);
-    } catch (malformed) {
-      return { kind: 'permanent', cause: malformed };
-    }
-    // A record that passes every check cannot have failed the condition; be safe and let the caller retry.
-    return consumeFailure(token, request.consume, request.now) ?? { kind: 'transient', cause: error };
-  }
-  for (const [i, write] of request.writes.entries()) {
-    if (failedCondition(1 + i)) return { kind: 'version-conflict', key: write.key };
-  }
-  for (const [i, token] of request.mints.entries()) {
-    if (failedCondition(1 + request.writes.length + i)) return { kind: 'mint-collision', tokenId: token.id };
-  }
-  return cancellationIsTransient(reasons)
-    ? { kind: 'transient', cause: error }
-    : { kind: 'permanent', cause: error };
-}
-
-/**
- * Collects expression attribute names and values. Every attribute name goes through a placeholder, so no
- * reserved word (status, key, value, ttl...) can break an expression, and only what is used is sent
- * (DynamoDB rejects unused or empty maps).
- */
-class Expr {
-  private readonly names: Record<string, string> = {};
-  private readonly values: Record<string, AttributeValue> = {};
-  private counter = 0;
-
-  /** Our attribute names are plain letters, so they make valid placeholders as they are. */
-  name(attribute: string): string {
-    const placeholder = `#${attribute}`;
-    this.names[placeholder] = attribute;
-    return placeholder;
-  }
-
-  value(value: AttributeValue): string {
-    const placeholder = `:v${this.counter++}`;
-    this.values[placeholder] = value;
-    return placeholder;
-  }
-
-  params(): {
-    ExpressionAttributeNames?: Record<string, string>;
-    ExpressionAttributeValues?: Record<string, AttributeValue>;
-  } {
-    return {
-      ...(Object.keys(this.names).length > 0 ? { ExpressionAttributeNames: this.names } : {}),
-      ...(Object.keys(this.values).length > 0 ? { ExpressionAttributeValues: this.values } : {}),
-    };
-  }
-}
-
-/** Runs fn over items with at most `concurrency` in flight; stops starting new ones after a failure. */
-async function mapBounded<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (failure === undefined && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index] as T);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
-}
 
 function assertTime(name: string, value: number): void {
   if (!Number.isFinite(value)) {
