@@ -43,6 +43,19 @@ describe('dispositionOf', () => {
     });
   });
 
+  it('holds a delivery through a store outage (re-running it) up to its budget, then requeues it', () => {
+    const down = new StoreUnavailableError('down');
+    for (let attempt = 1; attempt < 10; attempt++) {
+      expect(dispositionOf(down, attempt, policy, { heldMs: 59_999, outageHoldMs: 60_000 })).toMatchObject({
+        action: 'retry',
+      });
+    }
+    expect(dispositionOf(down, 50, policy, { heldMs: 60_000, outageHoldMs: 60_000 }).action).toBe('requeue');
+    // The budget is for outages only: a failing handler still dead-letters after its attempts.
+    const failure = new HandlerFailedError('tok12345', new Error('boom'));
+    expect(dispositionOf(failure, 3, policy, { heldMs: 0, outageHoldMs: 60_000 }).action).toBe('dead-letter');
+  });
+
   it('requeues, never dead-letters, when the store or the process is the problem', () => {
     for (let attempt = 1; attempt < 10; attempt++) {
       expect(dispositionOf(new StoreUnavailableError('down'), attempt, policy).action).toBe('requeue');

@@ -33,6 +33,12 @@ export interface ConsumeOptions extends QueueTopology {
   deadLetterExchange?: string;
   /** How long `stop` waits for handlers in flight. Default 10 s. */
   stopTimeoutMs?: number;
+  /**
+   * How long a delivery is kept and re-run while the store is unavailable before it goes back to the broker
+   * (each requeue counts toward the queue's delivery limit). Keep it well under the broker's consumer timeout
+   * (30 min by default). Default 5 min.
+   */
+  outageHoldMs?: number;
 }
 
 export interface ConsumerStats {
@@ -58,6 +64,7 @@ export interface ConsumerDependencies {
 }
 
 const DEFAULT_ATTEMPTS: BackoffPolicy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 5_000 };
+const DEFAULT_OUTAGE_HOLD_MS = 5 * 60_000;
 
 interface Subscription {
   connection: ChannelModel;
@@ -278,7 +285,10 @@ export class AmqpConsumer<P = JsonValue, R = unknown> {
         }
         return;
       } catch (error) {
-        const next = dispositionOf(error, attempt, this.attempts);
+        const next = dispositionOf(error, attempt, this.attempts, {
+          heldMs: performance.now() - started,
+          outageHoldMs: this.options.outageHoldMs ?? DEFAULT_OUTAGE_HOLD_MS,
+        });
         if (next.action === 'dead-letter') {
           const ran =
             next.code === ErrorCodes.TOKEN_HEADER_MISSING || next.code === ErrorCodes.TOKEN_MALFORMED;
@@ -298,6 +308,8 @@ export class AmqpConsumer<P = JsonValue, R = unknown> {
           this.nack(delivery);
           return;
         }
+        // The channel closed meanwhile: the broker has taken the message back and redelivers it.
+        if (!delivery.channel.isOpen) return;
         this.stats.retried += 1;
       }
     }

@@ -28,13 +28,31 @@ const NOT_THE_MESSAGES_FAULT: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.VERSION_CONFLICT,
 ]);
 
+/** How long this delivery has been held, and how long a store outage may hold it. */
+export interface Holding {
+  heldMs: number;
+  outageHoldMs: number;
+}
+
 /**
  * Decides from the error's code (never its text). `attempt` counts handler runs of this delivery, from 1.
  * Attempts are bounded in the process; the quorum queue's delivery limit bounds them across crashes.
+ *
+ * A store outage keeps the delivery here and re-runs it (for up to `outageHoldMs`) instead of requeueing at
+ * once: the broker counts every requeue toward the queue's delivery limit, so requeueing through a long outage
+ * would let it dead-letter healthy messages by itself. Held deliveries also fill the prefetch window, so the
+ * broker stops handing this consumer more messages it could not handle either.
  */
-export function dispositionOf(error: unknown, attempt: number, policy: BackoffPolicy): Disposition {
+export function dispositionOf(
+  error: unknown,
+  attempt: number,
+  policy: BackoffPolicy,
+  holding: Holding = { heldMs: 0, outageHoldMs: 0 },
+): Disposition {
   const code: ErrorCode = isTollgateError(error) ? error.code : ErrorCodes.HANDLER_FAILED;
   const reason = error instanceof Error ? error.message : String(error);
+  if (code === ErrorCodes.STORE_UNAVAILABLE && holding.heldMs < holding.outageHoldMs)
+    return { action: 'retry', delayMs: backoffDelay(policy, attempt) };
   if (NOT_THE_MESSAGES_FAULT.has(code)) return { action: 'requeue', delayMs: backoffDelay(policy, attempt) };
   if (HOPELESS.has(code) || attempt >= policy.attempts) return { action: 'dead-letter', code, reason };
   return { action: 'retry', delayMs: backoffDelay(policy, attempt) };
