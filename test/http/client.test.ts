@@ -216,6 +216,24 @@ describe('HTTP sender retries', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
+  it('close() cuts a request in flight short: it rejects at once as retriable, the token left to the relay', async () => {
+    const peer = await scriptedPeer([
+      async (reply) => {
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        return reply.code(200).send();
+      },
+    ]);
+    const sender = new HttpSignalSender({ retry: QUICK, timeoutMs: 10_000 });
+    const started = Date.now();
+    const sending = sender.deliver(tokenFor(peer.url)).catch((e: unknown) => e);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    sender.close();
+    const error = await sending;
+    expect(error).toBeInstanceOf(HttpDispatchError);
+    expect(error).toMatchObject({ retriable: true });
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
   it('refuses to send a token whose headers exceed the limit, without a request', async () => {
     const peer = await scriptedPeer([processed]);
     const token = { ...tokenFor(peer.url), headers: { 'x-huge': 'x'.repeat(10_000) } };

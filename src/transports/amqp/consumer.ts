@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import { crashPoint } from '../../core/crash.js';
 import { Dispatcher, type SignalSender } from '../../core/dispatcher.js';
@@ -120,6 +121,8 @@ export class AmqpConsumer<P = JsonValue, R = unknown> {
     });
     this.observe = fanOut(deps.observers ?? []);
     this.concurrency = Math.max(1, options.concurrency ?? 8);
+    // Each handler pausing between runs listens to it: `concurrency` listeners at once is expected.
+    setMaxListeners(0, this.stopping.signal);
     this.attempts = options.attempts ?? DEFAULT_ATTEMPTS;
     this.dispatcher = options.senders?.length
       ? new Dispatcher({

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { crashPoint } from '../../core/crash.js';
 import type { SignalSender } from '../../core/dispatcher.js';
 import { InvalidArgumentError } from '../../core/errors.js';
@@ -53,6 +54,8 @@ export class HttpSignalSender implements SignalSender {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
     this.maxHeaderBytes = options.maxHeaderBytes ?? 8 * 1024;
     this.fetch = options.fetch ?? globalThis.fetch;
+    // Every request and retry pause in flight listens to this signal: many at once is normal, not a leak.
+    setMaxListeners(0, this.closing.signal);
   }
 
   async send(token: TokenRecord): Promise<void> {
@@ -70,13 +73,7 @@ export class HttpSignalSender implements SignalSender {
       attempts = attempt;
       let retryAfterMs: number | undefined;
       try {
-        const response = await this.fetch(request.url, {
-          method: request.method,
-          headers: request.headers,
-          ...(request.body === undefined ? {} : { body: request.body }),
-          signal: AbortSignal.any([AbortSignal.timeout(this.timeoutMs), this.closing.signal]),
-        });
-        const body = await response.text();
+        const { response, body } = await this.exchange(request);
         const problemType = problemTypeOf(response.headers, body);
         const verdict = judgeAnswer(response.status, response.headers, problemType);
         if (verdict.kind === 'delivered') {
@@ -119,6 +116,38 @@ export class HttpSignalSender implements SignalSender {
       { tokenId: token.id, ...facts, retriable: true, attempts },
       cause === undefined ? undefined : { cause },
     );
+  }
+
+  /**
+   * One request and its whole answer, under the timeout and cut short by close(). A controller of its own per
+   * attempt, released in `finally`: AbortSignal.any() over the sender's long-lived signal would tie every
+   * request's signal to it until the timeout fires, and costs more.
+   */
+  private async exchange(request: {
+    method: string;
+    url: string;
+    headers: Headers;
+    body?: string;
+  }): Promise<{ response: Response; body: string }> {
+    const attempt = new AbortController();
+    const timer = setTimeout(
+      () => attempt.abort(new DOMException('the peer did not answer in time', 'TimeoutError')),
+      this.timeoutMs,
+    );
+    const onClose = () => attempt.abort(this.closing.signal.reason);
+    this.closing.signal.addEventListener('abort', onClose, { once: true });
+    try {
+      const response = await this.fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        ...(request.body === undefined ? {} : { body: request.body }),
+        signal: attempt.signal,
+      });
+      return { response, body: await response.text() };
+    } finally {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', onClose);
+    }
   }
 
   /** Stops retries in progress (they reject; their tokens stay pending for the relay). */
