@@ -649,6 +649,7 @@ async function main(): Promise<number> {
   const report = {
     seed: SEED,
     store: storeKind,
+    commit: sourceCommit(),
     ok: violations.length === 0,
     violations,
     logicalSignals: SIGNALS,
@@ -702,6 +703,22 @@ async function main(): Promise<number> {
 function replayArgs(): string {
   const given = process.argv.slice(2);
   return (args.seed === undefined ? [...given, '--seed', SEED] : given).join(' ');
+}
+
+/** The commit the workers ran (with `+changes` when the tree differs from it), so a report names its code. */
+function sourceCommit(): string {
+  const git = (...gitArgs: string[]) =>
+    execFileSync('git', gitArgs, {
+      cwd: new URL('..', import.meta.url),
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).trim();
+  try {
+    const commit = git('rev-parse', '--short=12', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') === '' ? commit : `${commit}+changes`;
+  } catch {
+    return 'unknown (not a git checkout)';
+  }
 }
 
 function amqpUrl(hostAndPort: string): string {
@@ -850,6 +867,7 @@ async function forEachLimited<T>(
 function printReport(report: {
   seed: string;
   store: string | undefined;
+  commit: string;
   ok: boolean;
   violations: string[];
   logicalSignals: number;
@@ -868,7 +886,7 @@ function printReport(report: {
 }): void {
   const lines = [
     '',
-    `Tollgate soak — store ${report.store}, seed ${report.seed}: ${report.ok ? 'OK' : 'FAILED'}`,
+    `Tollgate soak — store ${report.store}, seed ${report.seed}, commit ${report.commit}: ${report.ok ? 'OK' : 'FAILED'}`,
     `  logical signals sent      ${report.logicalSignals} (poison: ${report.poison})`,
     `  copies sent               ${report.copies.sent} (processed ${report.copies.processed}, duplicate answers ${report.copies.duplicate}, already consumed ${report.copies.alreadyConsumed}, gave up ${report.copies.failed}; HTTP retries ${report.copies.retries})`,
     `  faults injected           ${report.faultsTotal}: ${Object.entries(report.faults)
