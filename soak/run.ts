@@ -59,6 +59,8 @@ const { values: args } = parseArgs({
     /** rabbitmqctl -n: a broker node of its own (to try --broker-restarts without stopping a shared broker). */
     'rabbitmq-node': { type: 'string' },
     concurrency: { type: 'string', default: '48' },
+    /** The edge pauses while more messages than this wait in the hop queues: the run keeps pace end to end. */
+    'max-backlog': { type: 'string', default: '2000' },
     'keep-logs': { type: 'boolean', default: false },
     /** Negative control: 'fresh-token' makes system B skip the protocol; the run must then fail. */
     bug: { type: 'string' },
@@ -75,6 +77,7 @@ const POISON_RATE = Number(args['poison-rate']);
 const FAULT_INTERVAL_MS = Number(args['fault-interval']);
 const QUIESCE_TIMEOUT_MS = Number(args['quiesce-timeout']) * 1000;
 const CONCURRENCY = positiveInt('concurrency');
+const MAX_BACKLOG = positiveInt('max-backlog');
 const BROKER_RESTARTS = args['broker-restarts'] === true;
 const WORKER_COUNTS = parseWorkers(args.workers ?? '');
 if (args.bug !== undefined && args.bug !== 'fresh-token') fail(`unknown --bug ${args.bug}`);
@@ -83,7 +86,7 @@ const NODE_ARGS = args['rabbitmq-node'] ? ['-n', args['rabbitmq-node']] : [];
 const ctl = (commandArgs: readonly string[], timeoutMs?: number) =>
   rabbitmqctl([...NODE_ARGS, ...commandArgs], timeoutMs);
 
-function positiveInt(name: 'signals' | 'concurrency'): number {
+function positiveInt(name: 'signals' | 'concurrency' | 'max-backlog'): number {
   const value = Number(args[name]);
   if (!Number.isInteger(value) || value < 1) fail(`--${name} must be a positive integer`);
   return value;
@@ -442,12 +445,26 @@ async function main(): Promise<number> {
 
   const begin = Date.now();
   let sentSignals = 0;
+  let backlogPauses = 0;
+  const queueBacklog = async (): Promise<number> => {
+    const counts = await Promise.all([queues.hop2, queues.hop3].map((queue) => probe?.messageCount(queue)));
+    // -1 (broker not reachable right now) counts as no backlog: the faults must not stall the edge.
+    return counts.reduce<number>((sum, n) => sum + Math.max(0, n ?? 0), 0);
+  };
   const sending = (async () => {
     const running = new Set<Promise<void>>();
     for (let i = 0; i < signalPlans.length; i++) {
       const due = begin + (i * DURATION_MS) / signalPlans.length;
       if (due > Date.now()) await sleep(due - Date.now());
       while (running.size >= CONCURRENCY) await Promise.race(running);
+      // Backpressure for the whole conversation, not only the edge's HTTP hop: a store that slows down (DynamoDB
+      // Local as its tables grow) must not leave an unbounded backlog in the queues for after the run.
+      if (i % 50 === 0) {
+        while (!stopping && (await queueBacklog()) > MAX_BACKLOG) {
+          backlogPauses += 1;
+          await sleep(500);
+        }
+      }
       const task: Promise<void> = sendOne(signalPlans[i]!)
         .catch((error) => log(`signal ${signalPlans[i]?.id} not minted: ${String(error)}`))
         .finally(() => running.delete(task));
@@ -684,7 +701,11 @@ async function main(): Promise<number> {
       startupFailures: startupFailures.length,
     },
     proxies: Object.fromEntries(proxies.map((proxy) => [proxy.options.name, proxy.stats])),
-    timing: { sendingSeconds: Math.round(sendingMs / 1000), quiescenceSeconds: Math.round(quiesceMs / 1000) },
+    timing: {
+      sendingSeconds: Math.round(sendingMs / 1000),
+      quiescenceSeconds: Math.round(quiesceMs / 1000),
+      backlogPauses,
+    },
     examples,
     logs: runDir,
   };
