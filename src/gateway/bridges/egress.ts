@@ -4,6 +4,7 @@ import type { JsonValue } from '../../core/fingerprint.js';
 import type { Observer } from '../../core/observer.js';
 import { requireTokenId } from '../../core/processor.js';
 import type { TokenRecord } from '../../core/token.js';
+import { recoverChannel } from '../../transports/amqp/channel-recovery.js';
 import {
   type AmqpConnection,
   AmqpHeaders,
@@ -134,18 +135,14 @@ export class EgressBridge {
   private unsubscribed(connection: ChannelModel, channel: ConfirmChannel): void {
     if (this.subscription?.channel === channel) this.subscription = undefined;
     if (this.stopping) return;
-    void (async () => {
-      for (let attempt = 1; ; attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * attempt, 5_000)));
-        if (this.stopping || this.deps.connection.current !== connection || this.subscription) return;
-        try {
-          await this.subscribe(connection);
-          return;
-        } catch (error) {
-          this.logger.warn({ err: error, attempt }, 'could not re-subscribe the egress queue; retrying');
-        }
-      }
-    })();
+    recoverChannel({
+      lostOn: connection,
+      connection: this.deps.connection,
+      settled: () => this.stopping || this.subscription !== undefined,
+      reopen: (live) => this.subscribe(live),
+      logger: this.logger,
+      what: 'the egress subscription',
+    });
   }
 
   private received(channel: ConfirmChannel, message: ConsumeMessage | null): void {

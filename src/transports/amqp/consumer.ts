@@ -8,6 +8,7 @@ import { fanOut, type Logger, type Observer, silentLogger } from '../../core/obs
 import { type Handler, processSignal, type RetryPolicy } from '../../core/processor.js';
 import { type BackoffPolicy, sleep } from '../../core/retry.js';
 import type { TokenStore } from '../../core/store.js';
+import { recoverChannel } from './channel-recovery.js';
 import { ConfirmedChannel } from './confirmed-channel.js';
 import type { AmqpConnection } from './connection.js';
 import { type DeadLetterReason, publishDeadLetter } from './dead-letter.js';
@@ -201,19 +202,15 @@ export class AmqpConsumer<P = JsonValue, R = unknown> {
   private unsubscribed(connection: ChannelModel, channel: ConfirmedChannel): void {
     if (this.subscription?.channel === channel) this.subscription = undefined;
     if (this.stopping.signal.aborted || !this.started) return;
-    void (async () => {
-      for (let attempt = 1; ; attempt++) {
-        await sleep(Math.min(250 * attempt, 5_000), this.stopping.signal);
-        if (this.stopping.signal.aborted || this.deps.connection.current !== connection || this.subscription)
-          return;
-        try {
-          await this.subscribe(connection);
-          return;
-        } catch (error) {
-          this.logger.warn({ err: error, attempt }, 'could not re-subscribe; retrying');
-        }
-      }
-    })();
+    recoverChannel({
+      lostOn: connection,
+      connection: this.deps.connection,
+      settled: () => this.stopping.signal.aborted || this.subscription !== undefined,
+      reopen: (live) => this.subscribe(live),
+      logger: this.logger,
+      what: 'the subscription',
+      signal: this.stopping.signal,
+    });
   }
 
   private received(channel: ConfirmedChannel, message: ConsumeMessage | null): void {

@@ -4,10 +4,10 @@ import { ClosedError, DispatchFailedError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/fingerprint.js';
 import { pendingToken } from '../../core/mint.js';
 import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
-import { sleep } from '../../core/retry.js';
 import type { TokenStore } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
 import { withBatchedMarks } from './batched-marks.js';
+import { recoverChannel } from './channel-recovery.js';
 import { ConfirmedChannel } from './confirmed-channel.js';
 import type { AmqpConnection } from './connection.js';
 import { messageForToken } from './message.js';
@@ -180,17 +180,14 @@ export class AmqpPublisher implements SignalSender {
   private detached(connection: ChannelModel, channel: ConfirmedChannel): void {
     if (this.channel.current === channel) this.channel.clear();
     if (this.closed) return;
-    void (async () => {
-      for (let attempt = 1; ; attempt++) {
-        await sleep(Math.min(250 * attempt, 5_000), this.closing.signal);
-        if (this.closed || this.options.connection.current !== connection || this.channel.current) return;
-        try {
-          await this.attach(connection);
-          return;
-        } catch (error) {
-          this.logger.warn({ err: error, attempt }, 'could not re-open the publisher channel; retrying');
-        }
-      }
-    })();
+    recoverChannel({
+      lostOn: connection,
+      connection: this.options.connection,
+      settled: () => this.closed || this.channel.current !== undefined,
+      reopen: (live) => this.attach(live),
+      logger: this.logger,
+      what: 'the publisher channel',
+      signal: this.closing.signal,
+    });
   }
 }
