@@ -33,6 +33,7 @@ import {
   ROLES,
   type Role,
   type SoakPayload,
+  type SoakReport,
   TOTAL_SHARDS,
   totalKey,
   type WorkerSpec,
@@ -663,7 +664,7 @@ async function main(): Promise<number> {
   if (startupFailures.length > 0)
     log(`workers that failed to start (restarted): ${startupFailures.join(', ')}`);
 
-  const report = {
+  const report: SoakReport & Record<string, unknown> = {
     seed: SEED,
     store: storeKind,
     commit: sourceCommit(),
@@ -885,26 +886,7 @@ async function forEachLimited<T>(
   );
 }
 
-function printReport(report: {
-  seed: string;
-  store: string | undefined;
-  commit: string;
-  ok: boolean;
-  violations: string[];
-  logicalSignals: number;
-  poison: number;
-  copies: Record<string, number>;
-  faults: Record<string, number>;
-  faultsTotal: number;
-  appliedPerHop: Record<Role, number>;
-  expectedPerHop: Record<Role, number>;
-  lost: number;
-  doubleApplications: number;
-  tokensLeftInFlight: number;
-  deadLettered: { signals: number; messages: number };
-  store_: { tokenRows: number; expectedTokenRows: number; rowsPerSignal: number };
-  timing: Record<string, number>;
-}): void {
+function printReport(report: SoakReport): void {
   const lines = [
     '',
     `Tollgate soak — store ${report.store}, seed ${report.seed}, commit ${report.commit}: ${report.ok ? 'OK' : 'FAILED'}`,

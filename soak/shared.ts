@@ -32,6 +32,37 @@ export interface WorkerSpec {
   bug?: 'fresh-token';
 }
 
+/**
+ * What the harness prints as `SOAK RESULT {json}` (and, shortened, as text); the test suite reads it back.
+ * A run that fails before its checks prints only seed, store, ok (false), violations and logs.
+ */
+export interface SoakReport {
+  seed: string;
+  store: string | undefined;
+  /** The commit the workers ran (`+changes` when the tree differed). */
+  commit: string;
+  ok: boolean;
+  violations: string[];
+  logicalSignals: number;
+  poison: number;
+  copies: Record<string, number>;
+  faults: Record<string, number>;
+  faultsTotal: number;
+  appliedPerHop: Record<Role, number>;
+  expectedPerHop: Record<Role, number>;
+  lost: number;
+  doubleApplications: number;
+  tokensLeftInFlight: number;
+  deadLettered: { signals: number; messages: number; hop3Queue: number };
+  store_: {
+    tokenRows: number;
+    expectedTokenRows: number;
+    byStatus: Partial<Record<string, number>>;
+    rowsPerSignal: number;
+  };
+  timing: Record<string, number>;
+}
+
 /** Crash points each role passes through (TOLLGATE_CRASH_AT). */
 export const CRASH_POINTS: Readonly<Record<Role, readonly string[]>> = {
   ingress: ['before-commit', 'after-commit', 'after-dispatch', 'before-respond'],

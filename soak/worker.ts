@@ -8,7 +8,9 @@
  * and a sharded per-role total. The spec comes as JSON in SOAK_WORKER_SPEC; TOLLGATE_CRASH_AT may be set.
  * Prints "SOAK WORKER READY" once it takes signals.
  */
+
 import Fastify from 'fastify';
+import type { SignalSender } from '../src/core/dispatcher.js';
 import type { JsonValue } from '../src/core/fingerprint.js';
 import { pendingToken } from '../src/core/mint.js';
 import { processSignal } from '../src/core/processor.js';
@@ -44,18 +46,24 @@ function forward(payload: SoakPayload): JsonValue {
 }
 
 let tollgate: AmqpTollgate | undefined;
+
+/** This worker's AMQP side: a connection named after the slot and process, with its relay. */
+function connectTollgate(senders: SignalSender[] = []): Promise<AmqpTollgate> {
+  return createAmqpTollgate({
+    url: spec.amqpUrl,
+    store,
+    name: `soak-${spec.name}-${process.pid}`,
+    logger,
+    relay: RELAY,
+    ...(senders.length > 0 ? { senders } : {}),
+  });
+}
 let close: () => Promise<void> = async () => undefined;
 
 if (spec.role === 'ingress' || spec.role === 'system-b') {
   const app = Fastify({ logger: false });
   if (spec.role === 'ingress') {
-    tollgate = await createAmqpTollgate({
-      url: spec.amqpUrl,
-      store,
-      name: `soak-${spec.name}-${process.pid}`,
-      logger,
-      relay: RELAY,
-    });
+    tollgate = await connectTollgate();
   }
   await app.register(tollgatePlugin, {
     store,
@@ -99,14 +107,7 @@ if (spec.role === 'ingress' || spec.role === 'system-b') {
     retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 500 },
     timeoutMs: 3_000,
   });
-  tollgate = await createAmqpTollgate({
-    url: spec.amqpUrl,
-    store,
-    name: `soak-${spec.name}-${process.pid}`,
-    logger,
-    relay: RELAY,
-    ...(spec.role === 'hop3' ? { senders: [http] } : {}),
-  });
+  tollgate = await connectTollgate(spec.role === 'hop3' ? [http] : []);
   if (spec.role === 'hop2') {
     await tollgate.consume<SoakPayload>(
       spec.queues.hop2,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SoakReport } from '../../soak/shared.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
 
 const RUN = fileURLToPath(new URL('../../soak/run.ts', import.meta.url));
@@ -8,25 +9,10 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SEED = 'tollgate-ci-1';
 const HARNESS_TIMEOUT_MS = 240_000;
 
-interface SoakResult {
-  ok: boolean;
-  seed: string;
-  violations: string[];
-  logicalSignals: number;
-  poison: number;
-  appliedPerHop: Record<string, number>;
-  expectedPerHop: Record<string, number>;
-  lost: number;
-  doubleApplications: number;
-  tokensLeftInFlight: number;
-  faultsTotal: number;
-  deadLettered: { signals: number };
-}
-
 /** Runs the harness in its own process and returns the JSON line it prints, with its output for diagnosis. */
 async function soak(
   args: string[],
-): Promise<{ result: SoakResult | undefined; code: number | null; output: string }> {
+): Promise<{ result: SoakReport | undefined; code: number | null; output: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', RUN, ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -46,7 +32,7 @@ async function soak(
   clearTimeout(timer);
   clearTimeout(hard);
   const line = output.split('\n').find((text) => text.startsWith('SOAK RESULT '));
-  const result = line ? (JSON.parse(line.slice('SOAK RESULT '.length)) as SoakResult) : undefined;
+  const result = line ? (JSON.parse(line.slice('SOAK RESULT '.length)) as SoakReport) : undefined;
   return { result, code, output };
 }
 
