@@ -5,6 +5,7 @@ import {
   DescribeTimeToLiveCommand,
   DynamoDBClient,
   GetItemCommand,
+  type QueryCommandOutput,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +71,13 @@ async function openStore(options: Partial<DynamoDbStoreOptions> = {}): Promise<D
   stores.push(store);
   return store;
 }
+
+/**
+ * DynamoDB Local honours TTL: within a second or so it deletes an item whose TTL has passed. A test that
+ * makes tombstones already due and then sweeps them would race that deleter, so it runs its clock a day
+ * ahead, where every TTL it writes is still in the (real) future.
+ */
+const AHEAD_OF_TTL = 86_400_000;
 
 let clock = 1_700_000_000_000;
 function pending(overrides: Partial<TokenRecord> = {}): TokenRecord {
@@ -461,7 +469,7 @@ describe('DynamoDbTokenStore', () => {
 
   it('marks dispatched, revokes, expires, leases and purges with conditional writes', async () => {
     const store = await openStore({ tombstoneRetentionMs: 1_000 });
-    const now = Date.now();
+    const now = Date.now() + AHEAD_OF_TTL;
     const a = pending({ mintedAt: now - 50_000 });
     const b = pending({
       mintedAt: now - 40_000,
@@ -519,6 +527,46 @@ describe('DynamoDbTokenStore', () => {
     expect(await store.purge(now + 1_000)).toBe(1);
     expect(await store.getToken(c.id)).toBeUndefined();
     expect(await store.getToken(stale.id)).toBeUndefined();
+  });
+
+  it('sweeps only the tombstones that may be due, not every tombstone kept', async () => {
+    // Counts the index items each Query reads: the sweep's cost, which must not grow with recent traffic.
+    let scanned = 0;
+    const counting = new DynamoDBClient({
+      endpoint: local!.endpoint,
+      region: LOCAL_REGION,
+      credentials: LOCAL_CREDENTIALS,
+    });
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'QueryCommand') {
+          scanned += (result.output as QueryCommandOutput).ScannedCount ?? 0;
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'countScanned' },
+    );
+    const retention = 60_000;
+    const store = await openStore({ client: counting, tombstoneRetentionMs: retention });
+    const now = Date.now() + AHEAD_OF_TTL;
+    const old = Array.from({ length: 5 }, () => pending({ mintedAt: now - 10 * retention }));
+    const recent = Array.from({ length: 40 }, () => pending({ mintedAt: now - retention / 2 }));
+    await store.mint([...old, ...recent]);
+    for (const token of old)
+      expect(await store.commit(consumeOf(token, now - 9 * retention))).toEqual({ ok: true });
+    for (const token of recent)
+      expect(await store.commit(consumeOf(token, now - retention / 2))).toEqual({ ok: true });
+
+    scanned = 0;
+    expect(await store.purge(now)).toBe(old.length);
+    expect(scanned).toBe(old.length);
+    for (const token of old) expect(await store.getToken(token.id)).toBeUndefined();
+    for (const token of recent) expect((await store.getToken(token.id))?.status).toBe('consumed');
+
+    // Once the recent ones are due, the same sweep finds them.
+    expect(await store.purge(now + retention)).toBe(recent.length);
+    counting.destroy();
   });
 
   it('pages through an index with exact cursors and refuses foreign ones', async () => {

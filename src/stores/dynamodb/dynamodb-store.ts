@@ -63,6 +63,7 @@ import {
   s,
   sortKey,
   sortUpperBound,
+  sortUpperBoundAtOrBefore,
   stateKeyOf,
   stateValueText,
   TOKEN_ATTR,
@@ -390,8 +391,7 @@ export class DynamoDbTokenStore implements TokenStore {
     assertTime('now', now);
     assertTime('leaseMs', leaseMs);
     if (limit < 1) return [];
-    // "At or before mintedBefore" = strictly before the next whole millisecond.
-    const upper = sortUpperBound(Math.floor(mintedBefore) + 1);
+    const upper = sortUpperBoundAtOrBefore(mintedBefore);
     if (upper === null) return [];
 
     const e = new Expr();
@@ -401,9 +401,7 @@ export class DynamoDbTokenStore implements TokenStore {
     const candidates = this.indexPages(
       {
         IndexName: INDEX.byStatus,
-        KeyConditionExpression:
-          `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s('pending'))}` +
-          (upper === undefined ? '' : ` AND ${e.name(TOKEN_ATTR.gsiSort)} < ${e.value(s(upper))}`),
+        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, 'pending', upper),
         FilterExpression: filters.join(' AND '),
         ...e.params(),
       },
@@ -501,12 +499,18 @@ export class DynamoDbTokenStore implements TokenStore {
 
   /**
    * Deletes ended tokens past their retention. DynamoDB's TTL deletes them too, but lazily (often days later)
-   * and without guarantees, so the sweep remains the reference. Note it reads every tombstone of a status
-   * through the index, also those still within retention.
+   * and without guarantees, so the sweep remains the reference.
+   *
+   * A tombstone is kept until its end plus the retention, and a token ends after it is minted, so only tokens
+   * minted at least one retention ago can be due. The index range stops there: a sweep reads the tombstones
+   * that may be due, not every tombstone kept (which grows with traffic, and every relay sweeps). A tombstone
+   * written by a process with a shorter retention is swept once this bound reaches it (TTL may come first).
    */
   async purge(now: number, limit = 1000): Promise<number> {
     this.ensureOpen();
     assertTime('now', now);
+    const upper = sortUpperBoundAtOrBefore(now - this.retentionMs);
+    if (upper === null) return 0;
     let purged = 0;
     for (const status of ENDED_STATUSES) {
       if (purged >= limit) break;
@@ -514,7 +518,7 @@ export class DynamoDbTokenStore implements TokenStore {
       const candidates = this.indexPages(
         {
           IndexName: INDEX.byStatus,
-          KeyConditionExpression: `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(status))}`,
+          KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, status, upper),
           FilterExpression: `${e.name(TOKEN_ATTR.retainUntil)} <= ${e.value(n(now))}`,
           ...e.params(),
         },
@@ -814,9 +818,7 @@ export class DynamoDbTokenStore implements TokenStore {
     const e = new Expr();
     const query: Omit<QueryCommandInput, 'TableName'> = {
       IndexName: indexName,
-      KeyConditionExpression:
-        `${e.name(partitionAttribute)} = ${e.value(s(partition))}` +
-        (upper === undefined ? '' : ` AND ${e.name(TOKEN_ATTR.gsiSort)} < ${e.value(s(upper))}`),
+      KeyConditionExpression: indexRange(e, partitionAttribute, partition, upper),
       ScanIndexForward: true,
       ...e.params(),
     };
@@ -857,4 +859,15 @@ function firstDuplicate(values: readonly string[]): string | undefined {
     seen.add(value);
   }
   return undefined;
+}
+
+/** One partition of a GSI in sort order, cut off before `upper` (from `sortUpperBound`) when there is one. */
+function indexRange(
+  e: Expr,
+  partitionAttribute: string,
+  partition: string,
+  upper: string | undefined,
+): string {
+  const key = `${e.name(partitionAttribute)} = ${e.value(s(partition))}`;
+  return upper === undefined ? key : `${key} AND ${e.name(TOKEN_ATTR.gsiSort)} < ${e.value(s(upper))}`;
 }

@@ -73,6 +73,11 @@ export function sortUpperBound(instant: number): string | undefined | null {
   return padInstant(bound);
 }
 
+/** `sortUpperBound` selecting tokens minted at or before `instant`: strictly before the next whole millisecond. */
+export function sortUpperBoundAtOrBefore(instant: number): string | undefined | null {
+  return sortUpperBound(Math.floor(instant) + 1);
+}
+
 /** TTL attribute (epoch seconds) for a record, if DynamoDB may ever delete it on its own. */
 export function ttlSeconds(
   token: Pick<TokenRecord, 'status' | 'expiresAt' | 'retainUntil'>,
