@@ -3,10 +3,9 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/support/free-port.js';
 import type { Role, WorkerSpec } from './shared.js';
 
-export { freePort };
+export { stablePort } from '../test/support/free-port.js';
 
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const READY_TIMEOUT_MS = 60_000;

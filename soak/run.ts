@@ -25,7 +25,7 @@ import { HttpSignalSender } from '../src/transports/http/client.js';
 import { HttpEdgeClient } from '../src/transports/http/edge.js';
 import { createHttpRelay } from '../src/transports/http/relay.js';
 import { FaultProxy, type ProxyMode } from './fault-proxy.js';
-import { freePort, rabbitmqctl, Slot, sleep } from './processes.js';
+import { rabbitmqctl, Slot, sleep, stablePort } from './processes.js';
 import {
   appliedKey,
   CRASH_POINTS,
@@ -361,7 +361,7 @@ async function main(): Promise<number> {
   // The workers.
   const ports: Record<'ingress' | 'system-b', number[]> = { ingress: [], 'system-b': [] };
   for (const role of ['ingress', 'system-b'] as const) {
-    for (let i = 0; i < WORKER_COUNTS[role]; i++) ports[role].push(await freePort());
+    for (let i = 0; i < WORKER_COUNTS[role]; i++) ports[role].push(await stablePort());
   }
   const systemBUrls = ports['system-b'].map((port) => `http://127.0.0.1:${port}/signal`);
   const ingressUrls = ports.ingress.map((port) => `http://127.0.0.1:${port}/signal`);
