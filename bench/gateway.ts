@@ -8,7 +8,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,6 +19,7 @@ import { newConversationId, newTokenId } from '../src/core/ids.js';
 import type { TokenRecord } from '../src/core/token.js';
 import { ENV } from '../src/gateway/config.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
+import { stablePort } from '../test/support/free-port.js';
 import { fmt, printTable, ratio } from './measure.js';
 
 const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -50,7 +50,7 @@ export async function runGatewayBench(): Promise<void> {
   await prepareBroker();
   const dbFile = join(dir, 'gateway.db');
   const tokens = await mintTokens(dbFile);
-  const port = await freePort();
+  const port = await stablePort();
   const gateway = await startChild(['src/gateway/main.ts'], `http://127.0.0.1:${port}`, {
     [ENV.port]: String(port),
     [ENV.sqlitePath]: dbFile,
@@ -61,7 +61,7 @@ export async function runGatewayBench(): Promise<void> {
   });
   let baseline: Child | undefined;
   try {
-    const baselinePort = await freePort();
+    const baselinePort = await stablePort();
     baseline = await startChild(
       [BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
       `http://127.0.0.1:${baselinePort}`,
@@ -217,17 +217,6 @@ async function startChild(args: string[], url: string, env: Record<string, strin
     }
     await sleep(100);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

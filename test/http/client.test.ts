@@ -11,7 +11,7 @@ import {
 } from '../../src/transports/http/index.js';
 import { freshStore, STORE_KINDS } from '../support/stores.js';
 import { buildTestApp } from './fixtures/app.js';
-import { freePort, listen } from './support.js';
+import { listen, stablePort } from './support.js';
 
 const QUICK = { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 };
 
@@ -191,7 +191,7 @@ describe('HTTP sender retries', () => {
   });
 
   it('retries network errors until the peer comes up', async () => {
-    const port = await freePort();
+    const port = await stablePort();
     const sending = new HttpSignalSender({
       retry: { attempts: 8, baseDelayMs: 100, maxDelayMs: 400 },
     }).deliver(tokenFor(`http://127.0.0.1:${port}/signal`));

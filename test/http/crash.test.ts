@@ -5,7 +5,7 @@ import { openStore, type StoreConfig } from '../../src/stores/open.js';
 import { createHttpRelay, HttpEdgeClient, HttpSignalSender } from '../../src/transports/http/index.js';
 import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
 import { buildTestApp } from './fixtures/app.js';
-import { type Child, freePort, listen, runFixture } from './support.js';
+import { type Child, listen, runFixture, stablePort } from './support.js';
 
 /** Patient enough to outlive a server restart (a few seconds), as a real client's retries would. */
 const PATIENT = { attempts: 40, baseDelayMs: 100, maxDelayMs: 500 };
@@ -54,7 +54,7 @@ describe.each(STORE_KINDS)('HTTP hop surviving kill -9 on %s', (kind) => {
   ] as const)(
     'receiver killed %s: the client retry is applied once',
     async (crashAt, committedBeforeCrash) => {
-      const port = await freePort();
+      const port = await stablePort();
       const url = `http://127.0.0.1:${port}/add`;
       const crashing = await startServer(port, crashAt);
       const edge = new HttpEdgeClient({
@@ -88,7 +88,7 @@ describe.each(STORE_KINDS)('HTTP hop surviving kill -9 on %s', (kind) => {
       const downstream = await buildTestApp({ store });
       apps.push(downstream);
       const next = `${await listen(downstream)}/add`;
-      const port = await freePort();
+      const port = await stablePort();
       const url = `http://127.0.0.1:${port}/add`;
       const crashing = await startServer(port, crashAt);
       const edge = new HttpEdgeClient({

@@ -66,7 +66,7 @@ export function tokenHeader(id: string): Record<string, string> {
   return { 'exactly-once-token': id };
 }
 
-export { freePort } from '../support/free-port.js';
+export { stablePort } from '../support/free-port.js';
 export { fingerprint };
 
 const TSX_ROOT = fileURLToPath(new URL('../..', import.meta.url));

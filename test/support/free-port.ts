@@ -2,28 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 
 /**
- * A loopback port the OS says is free now. A small race remains until the caller binds it, so callers that
- * start a server on it retry on EADDRINUSE.
- */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('the OS gave no free port'));
-      });
-    });
-  });
-}
-
-/**
- * A free loopback port below the OS's ephemeral range, for a server that binds it later and again after each
- * restart (the soak's workers). A port from `freePort()` is an ephemeral one, which any outgoing connection on
- * the machine may take meanwhile: the soak opens thousands. Below the range, only another listener can.
+ * A free loopback port below the OS's ephemeral range, for a server another process binds later, and again
+ * after each restart (soak workers, crash-test children, DynamoDB Local). An ephemeral port (what `listen(0)`
+ * hands out) may meanwhile be taken by any outgoing connection on the machine, and the tests open thousands;
+ * below the range, only another listener can take it.
  */
 export async function stablePort(): Promise<number> {
   const ephemeralStart = await ephemeralRangeStart();
