@@ -28,6 +28,7 @@ import type {
 import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
 import { migrate } from './schema.js';
+import { WriteBatch } from './write-batch.js';
 
 export interface SqliteStoreOptions {
   /** Database file; ':memory:' for a private in-memory store (tests). Parent folders are created. */
@@ -73,8 +74,10 @@ const IN_FLIGHT = `('${IN_FLIGHT_STATUSES.join("','")}')`;
 const ENDED = "('consumed','expired','revoked')";
 
 /**
- * The embedded default store. One SQL transaction per commit (BEGIN IMMEDIATE, so concurrent writers from
- * several processes queue on the file lock instead of failing late); WAL so readers never block writers.
+ * The embedded default store. Writes run in IMMEDIATE transactions (so concurrent writers from several
+ * processes queue on the file lock instead of failing late), grouped: the commits, mints and dispatch marks
+ * asked for in one turn of the event loop share one transaction, each in its own savepoint (`WriteBatch`).
+ * WAL, so readers never block writers.
  */
 export class SqliteTokenStore implements TokenStore {
   readonly kind = 'sqlite';
@@ -89,6 +92,7 @@ export class SqliteTokenStore implements TokenStore {
   private readonly markTx;
   private readonly revokeTx;
   private readonly claimTx;
+  private readonly writes: WriteBatch;
 
   constructor(options: SqliteStoreOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -150,6 +154,8 @@ export class SqliteTokenStore implements TokenStore {
       }
     });
 
+    this.writes = new WriteBatch(this.db);
+
     this.markTx = this.db.transaction((ids: string[], now: number): number => {
       let moved = 0;
       for (const id of ids) moved += sql.markDispatched.run(now, id).changes;
@@ -197,18 +203,18 @@ export class SqliteTokenStore implements TokenStore {
 
   async mint(tokens: TokenRecord[]): Promise<void> {
     if (tokens.length === 0) return;
-    this.run(() => this.mintTx.immediate(tokens));
+    await this.batched(() => this.mintTx(tokens));
   }
 
   async issue(token: TokenRecord): Promise<IssueResult> {
-    return this.run(() => this.issueTx.immediate(token));
+    return this.batched(() => this.issueTx(token));
   }
 
   async commit(request: CommitRequest): Promise<CommitResult> {
     assertDistinctKeys(request.writes);
     try {
       this.ensureOpen();
-      this.commitTx.immediate(request);
+      await this.writes.submit(() => this.commitTx(request));
       return { ok: true };
     } catch (error) {
       if (error instanceof Abort) return { ok: false, failure: error.failure };
@@ -219,9 +225,7 @@ export class SqliteTokenStore implements TokenStore {
 
   async markDispatched(ids: string[], now: number): Promise<number> {
     if (ids.length === 0) return 0;
-    // One id: a single UPDATE is its own (atomic, busy-waiting) transaction; no BEGIN/COMMIT round needed.
-    if (ids.length === 1) return this.run(() => this.sql.markDispatched.run(now, ids[0]).changes);
-    return this.run(() => this.markTx.immediate(ids, now));
+    return this.batched(() => this.markTx(ids, now));
   }
 
   async revoke(id: string, now: number): Promise<TokenRecord> {
@@ -268,6 +272,8 @@ export class SqliteTokenStore implements TokenStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Writes already asked for still run: their callers are waiting for an answer.
+    this.writes.flush();
     this.db.close();
   }
 
@@ -296,17 +302,31 @@ export class SqliteTokenStore implements TokenStore {
     if (this.closed) throw new ClosedError('SQLite token store');
   }
 
-  /** Maps SQLite's lock contention to a retriable error; anything else is a store failure. */
   private run<T>(work: () => T): T {
     this.ensureOpen();
     try {
       return work();
     } catch (error) {
-      if (error instanceof TollgateError) throw error;
-      if (isBusy(error)) throw new StoreUnavailableError('SQLite database is locked', {}, { cause: error });
-      throw new StoreFailureError('SQLite operation failed', {}, { cause: error });
+      throw storeError(error);
     }
   }
+
+  /** A write (a transaction function) in the next group commit; errors mapped as `run` maps them. */
+  private async batched<T>(work: () => T): Promise<T> {
+    this.ensureOpen();
+    try {
+      return await this.writes.submit(work);
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+}
+
+/** Maps SQLite's lock contention to a retriable error; anything else is a store failure. */
+function storeError(error: unknown): Error {
+  if (error instanceof TollgateError) return error;
+  if (isBusy(error)) return new StoreUnavailableError('SQLite database is locked', {}, { cause: error });
+  return new StoreFailureError('SQLite operation failed', {}, { cause: error });
 }
 
 function prepare(db: Database.Database) {
