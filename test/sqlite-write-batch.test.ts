@@ -19,6 +19,10 @@ describe('SQLite group commit (WriteBatch)', () => {
     db.pragma('journal_mode = WAL');
     db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
     observer = new Database(file);
+    insert = db.transaction((n: number) => {
+      db.prepare('INSERT INTO t (n) VALUES (?)').run(n);
+      return committedRows();
+    });
   });
   afterEach(() => {
     observer.close();
@@ -28,17 +32,13 @@ describe('SQLite group commit (WriteBatch)', () => {
 
   const committedRows = () => (observer.prepare('SELECT COUNT(*) AS c FROM t').get() as { c: number }).c;
   /** A job that inserts n and reports how many rows other connections could see while it ran. */
-  const insert = (n: number) =>
-    db.transaction(() => {
-      db.prepare('INSERT INTO t (n) VALUES (?)').run(n);
-      return committedRows();
-    });
+  let insert: Database.Transaction<(n: number) => number>;
 
   it('runs the writes of one turn in one transaction, and answers each only after the COMMIT', async () => {
     const batch = new WriteBatch(db);
     const answered: number[] = [];
     const jobs = [1, 2, 3, 4].map((n) =>
-      batch.submit(insert(n)).then((seenWhileRunning) => {
+      batch.submit(insert, n).then((seenWhileRunning) => {
         // Visible to another connection by the time the caller hears back: committed.
         answered.push(committedRows());
         return seenWhileRunning;
@@ -49,12 +49,12 @@ describe('SQLite group commit (WriteBatch)', () => {
     expect(answered).toEqual([4, 4, 4, 4]);
 
     // A later turn is a later transaction: it sees the first batch committed.
-    expect(await batch.submit(insert(5))).toBe(4);
+    expect(await batch.submit(insert, 5)).toBe(4);
   });
 
   it('caps a transaction at maxJobs writes', async () => {
     const batch = new WriteBatch(db, 2);
-    const seen = await Promise.all([1, 2, 3, 4, 5].map((n) => batch.submit(insert(n))));
+    const seen = await Promise.all([1, 2, 3, 4, 5].map((n) => batch.submit(insert, n)));
     expect(seen).toEqual([0, 0, 2, 2, 4]);
   });
 
@@ -65,15 +65,28 @@ describe('SQLite group commit (WriteBatch)', () => {
       throw new Error('handler-level failure after a write');
     });
     const results = await Promise.allSettled([
-      batch.submit(insert(10)),
+      batch.submit(insert, 10),
       batch.submit(failing),
-      batch.submit(insert(30)),
-      batch.submit(insert(10)), // primary key taken by the first write of this very batch
+      batch.submit(insert, 30),
+      batch.submit(insert, 10), // primary key taken by the first write of this very batch
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
     expect((results[1] as PromiseRejectedResult).reason.message).toBe('handler-level failure after a write');
     expect((results[3] as PromiseRejectedResult).reason.code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
     expect(observer.prepare('SELECT n FROM t ORDER BY n').pluck().all()).toEqual([10, 30]);
+  });
+
+  it('runs a write alone in its turn as its own transaction, rolled back if it throws', async () => {
+    const batch = new WriteBatch(db);
+    const failing = db.transaction(() => {
+      db.prepare('INSERT INTO t (n) VALUES (?)').run(1);
+      throw new Error('alone and failing');
+    });
+    await expect(batch.submit(failing)).rejects.toThrow('alone and failing');
+    expect(db.inTransaction).toBe(false);
+    expect(committedRows()).toBe(0);
+    expect(await batch.submit(insert, 2)).toBe(0);
+    expect(committedRows()).toBe(1);
   });
 
   it('fails every write of a batch whose transaction SQLite rolled back as a whole, and writes nothing', async () => {
@@ -83,14 +96,14 @@ describe('SQLite group commit (WriteBatch)', () => {
       db.exec('ROLLBACK');
     });
     const results = await Promise.allSettled([
-      batch.submit(insert(1)),
+      batch.submit(insert, 1),
       batch.submit(losesTransaction),
-      batch.submit(insert(2)),
+      batch.submit(insert, 2),
     ]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
     expect(committedRows()).toBe(0);
     // The connection is usable again.
-    expect(await batch.submit(insert(3))).toBe(0);
+    expect(await batch.submit(insert, 3)).toBe(0);
     expect(committedRows()).toBe(1);
   });
 
@@ -98,7 +111,7 @@ describe('SQLite group commit (WriteBatch)', () => {
     db.pragma('busy_timeout = 50');
     const batch = new WriteBatch(db);
     observer.exec('BEGIN IMMEDIATE');
-    const results = await Promise.allSettled([batch.submit(insert(1)), batch.submit(insert(2))]);
+    const results = await Promise.allSettled([batch.submit(insert, 1), batch.submit(insert, 2)]);
     observer.exec('ROLLBACK');
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(results.map((r) => (r as PromiseRejectedResult).reason.code)).toEqual([
@@ -110,7 +123,7 @@ describe('SQLite group commit (WriteBatch)', () => {
 
   it('runs what is queued when flushed early (close), so no caller is left waiting', async () => {
     const batch = new WriteBatch(db);
-    const pending = batch.submit(insert(7));
+    const pending = batch.submit(insert, 7);
     batch.flush();
     db.close();
     expect(await pending).toBe(0);

@@ -203,18 +203,18 @@ export class SqliteTokenStore implements TokenStore {
 
   async mint(tokens: TokenRecord[]): Promise<void> {
     if (tokens.length === 0) return;
-    await this.batched(() => this.mintTx(tokens));
+    await this.batched(this.mintTx, tokens);
   }
 
   async issue(token: TokenRecord): Promise<IssueResult> {
-    return this.batched(() => this.issueTx(token));
+    return this.batched(this.issueTx, token);
   }
 
   async commit(request: CommitRequest): Promise<CommitResult> {
     assertDistinctKeys(request.writes);
     try {
       this.ensureOpen();
-      await this.writes.submit(() => this.commitTx(request));
+      await this.writes.submit(this.commitTx, request);
       return { ok: true };
     } catch (error) {
       if (error instanceof Abort) return { ok: false, failure: error.failure };
@@ -225,7 +225,7 @@ export class SqliteTokenStore implements TokenStore {
 
   async markDispatched(ids: string[], now: number): Promise<number> {
     if (ids.length === 0) return 0;
-    return this.batched(() => this.markTx(ids, now));
+    return this.batched(this.markTx, ids, now);
   }
 
   async revoke(id: string, now: number): Promise<TokenRecord> {
@@ -311,11 +311,14 @@ export class SqliteTokenStore implements TokenStore {
     }
   }
 
-  /** A write (a transaction function) in the next group commit; errors mapped as `run` maps them. */
-  private async batched<T>(work: () => T): Promise<T> {
+  /** A write (a transaction function and its arguments) in the next group commit; errors mapped as `run` does. */
+  private async batched<A extends unknown[], T>(
+    tx: Database.Transaction<(...args: A) => T>,
+    ...args: A
+  ): Promise<T> {
     this.ensureOpen();
     try {
-      return await this.writes.submit(work);
+      return await this.writes.submit(tx, ...args);
     } catch (error) {
       throw storeError(error);
     }

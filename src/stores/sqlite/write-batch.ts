@@ -1,10 +1,12 @@
 import type Database from 'better-sqlite3';
 
-/** A unit of work for the batch: a better-sqlite3 transaction function, so that it nests as a savepoint. */
-type Work = () => unknown;
-
+/**
+ * A unit of work: a better-sqlite3 transaction function (so that inside a batch it runs as a savepoint, and
+ * alone as a transaction of its own) with its arguments.
+ */
 interface Job {
-  work: Work;
+  tx: Database.Transaction<(...args: never[]) => unknown>;
+  args: unknown[];
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -32,7 +34,7 @@ export class WriteBatch {
     this.runAll = db.transaction((jobs: Job[]) =>
       jobs.map((job): Outcome => {
         try {
-          return { ok: true, value: job.work() };
+          return { ok: true, value: call(job) };
         } catch (error) {
           // Some errors (disk full, I/O) make SQLite roll back the whole transaction, not just the savepoint:
           // then every job of the batch failed, and none may run on outside the transaction.
@@ -44,12 +46,18 @@ export class WriteBatch {
   }
 
   /**
-   * Runs `work` (a transaction function of the same database) in the next batch. Resolves with its result once
-   * the batch is committed; rejects with what it threw, or with what made the whole batch fail (lock, COMMIT).
+   * Runs `tx(...args)` (a transaction function of the same database) in the next batch. Resolves with its
+   * result once the batch is committed; rejects with what it threw, or with what made the whole batch fail
+   * (the lock, or COMMIT).
    */
-  submit<T>(work: () => T): Promise<T> {
+  submit<A extends unknown[], T>(tx: Database.Transaction<(...args: A) => T>, ...args: A): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({
+        tx: tx as unknown as Job['tx'],
+        args,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
       if (!this.scheduled) {
         this.scheduled = true;
         // setImmediate, not a microtask: it runs after the poll phase, once every connection that had data
@@ -63,6 +71,16 @@ export class WriteBatch {
   flush(): void {
     this.scheduled = false;
     while (this.queue.length > 0) {
+      if (this.queue.length === 1) {
+        // Alone in its turn (a sequential caller): its own transaction, without a savepoint around it.
+        const job = this.queue.pop()!;
+        try {
+          job.resolve(call(job, 'immediate'));
+        } catch (error) {
+          job.reject(error);
+        }
+        return;
+      }
       const jobs = this.queue.splice(0, this.maxJobs);
       let outcomes: Outcome[];
       try {
@@ -79,4 +97,9 @@ export class WriteBatch {
       });
     }
   }
+}
+
+function call(job: Job, mode?: 'immediate'): unknown {
+  const tx = mode ? job.tx.immediate : job.tx;
+  return (tx as (...args: unknown[]) => unknown)(...job.args);
 }
