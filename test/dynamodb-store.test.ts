@@ -621,4 +621,103 @@ describe('DynamoDbTokenStore', () => {
     expect(await store.listByStatus('revoked')).toEqual({ items: [] });
     expect(await store.listConversation('')).toEqual({ items: [] });
   });
+
+  describe('with the status index in shards', () => {
+    const raw = async (store: DynamoDbTokenStore, id: string) =>
+      (
+        await store.client.send(
+          new GetItemCommand({ TableName: store.tokensTable, Key: { id: { S: id } }, ConsistentRead: true }),
+        )
+      ).Item!;
+
+    it('spreads a status over its shards; a token keeps its shard as its status changes', async () => {
+      const store = await openStore({ statusShards: 4 });
+      const now = Date.now() + AHEAD_OF_TTL;
+      const tokens = Array.from({ length: 40 }, () => pending({ mintedAt: now - 1_000 }));
+      await store.mint(tokens);
+      const shardOf = new Map<string, string>();
+      for (const token of tokens) {
+        const partition = (await raw(store, token.id)).gsiStatus?.S ?? '';
+        expect(partition).toMatch(/^pending#[0-3]$/);
+        shardOf.set(token.id, partition.slice('pending'.length));
+      }
+      expect(new Set(shardOf.values()).size).toBe(4);
+
+      const [consumed, dispatched, revoked] = tokens;
+      expect(await store.commit(consumeOf(consumed!, now))).toEqual({ ok: true });
+      expect(await store.markDispatched([dispatched!.id], now)).toBe(1);
+      await store.revoke(revoked!.id, now);
+      expect((await raw(store, consumed!.id)).gsiStatus?.S).toBe(`consumed${shardOf.get(consumed!.id)}`);
+      expect((await raw(store, dispatched!.id)).gsiStatus?.S).toBe(
+        `dispatched${shardOf.get(dispatched!.id)}`,
+      );
+      expect((await raw(store, revoked!.id)).gsiStatus?.S).toBe(`revoked${shardOf.get(revoked!.id)}`);
+    });
+
+    it('pages across shards in index order with exact cursors', async () => {
+      const store = await openStore({ statusShards: 8 });
+      const base = 1_600_000_000_000;
+      const tokens = Array.from({ length: 23 }, (_, i) => pending({ mintedAt: base + (i % 5) }));
+      await store.mint(tokens);
+      const expected = [...tokens]
+        .sort((x, y) => x.mintedAt - y.mintedAt || (x.id < y.id ? -1 : 1))
+        .map((t) => t.id);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.listByStatus('pending', cursor ? { limit: 4, cursor } : { limit: 4 });
+        expect(page.items.length).toBeLessThanOrEqual(4);
+        seen.push(...page.items.map((t) => t.id));
+        cursor = page.cursor;
+        pages += 1;
+      } while (cursor);
+      expect(seen).toEqual(expected);
+      expect(pages).toBe(6);
+      const bounded = await store.listByStatus('pending', { limit: 100, mintedBefore: base + 2 });
+      expect(bounded.items.map((t) => t.id)).toEqual(
+        expected.filter((id) => tokens.find((t) => t.id === id)!.mintedAt < base + 2),
+      );
+    });
+
+    it('still finds tokens written before sharding was turned on (the shard count may grow)', async () => {
+      const names = uniqueNames();
+      const now = Date.now() + AHEAD_OF_TTL;
+      const unsharded = await openStore({ ...names, tombstoneRetentionMs: 1_000 });
+      const old = Array.from({ length: 6 }, (_, i) => pending({ mintedAt: now - 60_000 + i }));
+      await unsharded.mint(old);
+      expect((await raw(unsharded, old[0]!.id)).gsiStatus?.S).toBe('pending');
+      await unsharded.commit(consumeOf(old[5]!, now - 30_000));
+
+      const sharded = await openStore({ ...names, tombstoneRetentionMs: 1_000, statusShards: 4 });
+      const young = Array.from({ length: 6 }, (_, i) => pending({ mintedAt: now - 50_000 + i }));
+      await sharded.mint(young);
+
+      const listed = await sharded.listByStatus('pending', { limit: 100 });
+      expect(listed.items.map((t) => t.id)).toEqual([...old.slice(0, 5), ...young].map((t) => t.id));
+      expect(await sharded.inFlightStats()).toEqual({ count: 11, oldestMintedAt: old[0]!.mintedAt });
+
+      const claimed = await sharded.claimPending({ mintedBefore: now, now, leaseMs: 30_000, limit: 100 });
+      expect(claimed.map((t) => t.id).sort()).toEqual([...old.slice(0, 5), ...young].map((t) => t.id).sort());
+      // A claim takes the oldest first across the shards and the unsharded partition.
+      const later = now + 60_000;
+      const firstThree = await sharded.claimPending({
+        mintedBefore: later,
+        now: later,
+        leaseMs: 1,
+        limit: 3,
+      });
+      expect(firstThree.map((t) => t.id)).toEqual(old.slice(0, 3).map((t) => t.id));
+
+      // The tombstone written unsharded is swept by the sharded store.
+      expect(await sharded.purge(now + 60_000)).toBe(1);
+      expect(await sharded.getToken(old[5]!.id)).toBeUndefined();
+    });
+
+    it('refuses a shard count outside 1 to 64', async () => {
+      for (const statusShards of [0, 65, 1.5]) {
+        await expect(openStore({ statusShards })).rejects.toBeInstanceOf(ConfigError);
+      }
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors.js';
-import type { StoreConfig } from '../stores/open.js';
+import { MAX_STATUS_SHARDS, type StoreConfig } from '../stores/open.js';
 
 /** HTTP ingress: `POST /v1/signals/:route` publishes the body to this exchange/routing key. */
 export interface IngressRoute {
@@ -69,6 +69,7 @@ export const ENV = {
   dynamoTokensTable: 'TOLLGATE_DYNAMODB_TOKENS_TABLE',
   dynamoStateTable: 'TOLLGATE_DYNAMODB_STATE_TABLE',
   dynamoCreateTables: 'TOLLGATE_DYNAMODB_CREATE_TABLES',
+  dynamoStatusShards: 'TOLLGATE_DYNAMODB_STATUS_SHARDS',
   tombstoneRetentionMs: 'TOLLGATE_TOMBSTONE_RETENTION_MS',
   amqpUrl: 'TOLLGATE_AMQP_URL',
   apiKeysRead: 'TOLLGATE_API_KEYS_READ',
@@ -272,6 +273,8 @@ function storeConfig(
     source(ENV.dynamoCreateTables, 'dynamodb.createTables', field(dynamo, 'createTables')),
     false,
   );
+  const shards = source(ENV.dynamoStatusShards, 'dynamodb.statusShards', field(dynamo, 'statusShards'));
+  const statusShards = shards.value === undefined ? undefined : integer(shards, 1, 1, MAX_STATUS_SHARDS);
   return {
     kind,
     ...(endpoint !== undefined ? { endpoint } : {}),
@@ -282,6 +285,7 @@ function storeConfig(
     tokensTable: table(ENV.dynamoTokensTable, 'tokensTable', DEFAULTS.dynamoTokensTable),
     stateTable: table(ENV.dynamoStateTable, 'stateTable', DEFAULTS.dynamoStateTable),
     createTables,
+    ...(statusShards !== undefined ? { statusShards } : {}),
     ...retentionPart,
   };
 }

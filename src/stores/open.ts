@@ -1,5 +1,7 @@
 import type { TokenStore } from '../core/store.js';
 
+export { MAX_STATUS_SHARDS } from './dynamodb/marshal.js';
+
 /** A serialisable description of a store, so configuration files and child processes can open the same one. */
 export type StoreConfig =
   | { kind: 'sqlite'; filename: string; tombstoneRetentionMs?: number }
@@ -12,6 +14,8 @@ export type StoreConfig =
       /** Create the tables if missing (DynamoDB Local, development). Default false. */
       createTables?: boolean;
       tombstoneRetentionMs?: number;
+      /** Partition key values per status in the byStatus index. Default 1; may grow, never shrink. */
+      statusShards?: number;
       /** Static credentials, e.g. for DynamoDB Local; otherwise the SDK's default chain is used. */
       credentials?: { accessKeyId: string; secretAccessKey: string };
     };
@@ -34,6 +38,7 @@ export async function openStore(config: StoreConfig): Promise<TokenStore> {
     ...(config.tombstoneRetentionMs !== undefined
       ? { tombstoneRetentionMs: config.tombstoneRetentionMs }
       : {}),
+    ...(config.statusShards !== undefined ? { statusShards: config.statusShards } : {}),
     createTables: config.createTables ?? false,
   });
 }

@@ -58,6 +58,7 @@ describe('gateway configuration', () => {
       [ENV.dynamoTokensTable]: 'tg-tokens',
       [ENV.dynamoStateTable]: 'tg-state',
       [ENV.dynamoCreateTables]: 'true',
+      [ENV.dynamoStatusShards]: '8',
       [ENV.tombstoneRetentionMs]: '60000',
     });
     expect(config.store).toEqual({
@@ -67,6 +68,7 @@ describe('gateway configuration', () => {
       tokensTable: 'tg-tokens',
       stateTable: 'tg-state',
       createTables: true,
+      statusShards: 8,
       tombstoneRetentionMs: 60000,
     });
   });
@@ -146,6 +148,8 @@ describe('gateway configuration', () => {
     [{ [ENV.store]: 'dynamodb', [ENV.dynamoEndpoint]: 'localhost:8000' }, ENV.dynamoEndpoint],
     [{ [ENV.store]: 'dynamodb', [ENV.dynamoTokensTable]: 'x' }, ENV.dynamoTokensTable],
     [{ [ENV.store]: 'dynamodb', [ENV.dynamoCreateTables]: 'yes' }, ENV.dynamoCreateTables],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamoStatusShards]: '0' }, ENV.dynamoStatusShards],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamoStatusShards]: '65' }, ENV.dynamoStatusShards],
     [{ [ENV.bodyLimitBytes]: '10' }, ENV.bodyLimitBytes],
     [{ [ENV.shutdownTimeoutMs]: '-1' }, ENV.shutdownTimeoutMs],
     [{ [ENV.config]: '/nope.json' }, ENV.config],

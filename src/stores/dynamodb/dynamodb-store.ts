@@ -58,6 +58,7 @@ import {
   itemToState,
   itemToToken,
   MAX_SORT_INSTANT,
+  MAX_STATUS_SHARDS,
   n,
   STATE_ATTR,
   s,
@@ -66,6 +67,8 @@ import {
   sortUpperBoundAtOrBefore,
   stateKeyOf,
   stateValueText,
+  statusPartition,
+  statusPartitions,
   TOKEN_ATTR,
   tokenToItem,
 } from './marshal.js';
@@ -84,6 +87,12 @@ export interface DynamoDbStoreOptions {
   createTables?: boolean;
   /** Single-item requests run in parallel by markDispatched, claimPending, expireIssued, purge. Default 16. */
   concurrency?: number;
+  /**
+   * Partition key values per status in the byStatus index (1 to 64). Default 1. One value is served by one
+   * DynamoDB partition (about 1 000 writes/s), and each hop writes the `pending` value about three times: above
+   * a few hundred hops per second, use more. May grow on a live table, never shrink (see README).
+   */
+  statusShards?: number;
 }
 
 const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -117,6 +126,7 @@ export class DynamoDbTokenStore implements TokenStore {
   readonly stateTable: string;
   private readonly retentionMs: number;
   private readonly concurrency: number;
+  private readonly statusShards: number;
   private closed = false;
 
   constructor(options: DynamoDbStoreOptions) {
@@ -134,6 +144,11 @@ export class DynamoDbTokenStore implements TokenStore {
     if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
       throw new ConfigError('concurrency', 'must be a positive integer');
     }
+    const statusShards = options.statusShards ?? 1;
+    if (!Number.isSafeInteger(statusShards) || statusShards < 1 || statusShards > MAX_STATUS_SHARDS) {
+      throw new ConfigError('statusShards', `must be an integer from 1 to ${MAX_STATUS_SHARDS}`);
+    }
+    this.statusShards = statusShards;
     this.tokensTable = options.tokensTable;
     this.stateTable = options.stateTable;
     this.retentionMs = retention;
@@ -312,7 +327,8 @@ export class DynamoDbTokenStore implements TokenStore {
               Key: { [TOKEN_ATTR.id]: s(id) },
               ConditionExpression: `${status} = ${e.value(s('pending'))}`,
               UpdateExpression:
-                `SET ${status} = ${dispatched}, ${e.name(TOKEN_ATTR.gsiStatus)} = ${dispatched}, ` +
+                `SET ${status} = ${dispatched}, ` +
+                `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(statusPartition('dispatched', id, this.statusShards)))}, ` +
                 `${e.name(TOKEN_ATTR.dispatchedAt)} = ${e.value(n(now))} REMOVE ${e.name(TOKEN_ATTR.leaseUntil)}`,
               ...e.params(),
             }),
@@ -340,7 +356,7 @@ export class DynamoDbTokenStore implements TokenStore {
             TableName: this.tokensTable,
             Key: { [TOKEN_ATTR.id]: s(id) },
             ConditionExpression: `attribute_exists(${e.name(TOKEN_ATTR.id)}) AND ${this.liveCondition(e)}`,
-            UpdateExpression: this.endExpression(e, 'revoked', now),
+            UpdateExpression: this.endExpression(e, id, 'revoked', now),
             ReturnValues: 'ALL_NEW',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ...e.params(),
@@ -362,15 +378,12 @@ export class DynamoDbTokenStore implements TokenStore {
     this.ensureOpen();
     assertTime('now', now);
     if (limit < 1) return 0;
-    const e = new Expr();
-    const expiresAt = e.name(TOKEN_ATTR.expiresAt);
-    const candidates = this.indexPages(
-      {
-        IndexName: INDEX.byStatus,
-        KeyConditionExpression: `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s('issued'))}`,
-        FilterExpression: `${expiresAt} <= ${e.value(n(now))}`,
-        ...e.params(),
-      },
+    const candidates = this.statusPages(
+      'issued',
+      (e, partition) => ({
+        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
+        FilterExpression: `${e.name(TOKEN_ATTR.expiresAt)} <= ${e.value(n(now))}`,
+      }),
       limit,
     );
     const expired = await this.claimEach(candidates, limit, (item) =>
@@ -378,7 +391,7 @@ export class DynamoDbTokenStore implements TokenStore {
         ConditionExpression:
           `${u.name(TOKEN_ATTR.status)} = ${u.value(s('issued'))} AND ` +
           `${u.name(TOKEN_ATTR.expiresAt)} <= ${u.value(n(now))}`,
-        UpdateExpression: this.endExpression(u, 'expired', now),
+        UpdateExpression: this.endExpression(u, item[TOKEN_ATTR.id]!.S!, 'expired', now),
       })),
     );
     return expired.length;
@@ -394,16 +407,16 @@ export class DynamoDbTokenStore implements TokenStore {
     const upper = sortUpperBoundAtOrBefore(mintedBefore);
     if (upper === null) return [];
 
-    const e = new Expr();
-    const leaseUntil = e.name(TOKEN_ATTR.leaseUntil);
-    const filters = [`(attribute_not_exists(${leaseUntil}) OR ${leaseUntil} < ${e.value(n(now))})`];
-    if (medium !== undefined) filters.push(`${e.name(TOKEN_ATTR.medium)} = ${e.value(s(medium))}`);
-    const candidates = this.indexPages(
-      {
-        IndexName: INDEX.byStatus,
-        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, 'pending', upper),
-        FilterExpression: filters.join(' AND '),
-        ...e.params(),
+    const candidates = this.statusPages(
+      'pending',
+      (e, partition) => {
+        const leaseUntil = e.name(TOKEN_ATTR.leaseUntil);
+        const filters = [`(attribute_not_exists(${leaseUntil}) OR ${leaseUntil} < ${e.value(n(now))})`];
+        if (medium !== undefined) filters.push(`${e.name(TOKEN_ATTR.medium)} = ${e.value(s(medium))}`);
+        return {
+          KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, upper),
+          FilterExpression: filters.join(' AND '),
+        };
       },
       limit,
     );
@@ -448,7 +461,12 @@ export class DynamoDbTokenStore implements TokenStore {
   }
 
   async listByStatus(status: TokenStatus, options: ListOptions = {}): Promise<Page<TokenRecord>> {
-    return this.listIndex(INDEX.byStatus, TOKEN_ATTR.gsiStatus, status, options);
+    return this.listIndex(
+      INDEX.byStatus,
+      TOKEN_ATTR.gsiStatus,
+      statusPartitions(status, this.statusShards),
+      options,
+    );
   }
 
   async listConversation(conversationId: string, options: ListOptions = {}): Promise<Page<TokenRecord>> {
@@ -456,18 +474,19 @@ export class DynamoDbTokenStore implements TokenStore {
       pageLimit(options.limit);
       return { items: [] };
     }
-    return this.listIndex(INDEX.byConversation, TOKEN_ATTR.gsiConv, conversationId, options);
+    return this.listIndex(INDEX.byConversation, TOKEN_ATTR.gsiConv, [conversationId], options);
   }
 
   async inFlightStats(): Promise<InFlightStats> {
     this.ensureOpen();
+    const partitions = IN_FLIGHT_STATUSES.flatMap((status) => statusPartitions(status, this.statusShards));
     const perStatus = await Promise.all(
-      IN_FLIGHT_STATUSES.map(async (status) => {
+      partitions.map(async (partition) => {
         const e = new Expr();
         const query = {
           TableName: this.tokensTable,
           IndexName: INDEX.byStatus,
-          KeyConditionExpression: `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(status))}`,
+          KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
           ...e.params(),
         };
         const count = await this.run('Query', async () => {
@@ -514,14 +533,12 @@ export class DynamoDbTokenStore implements TokenStore {
     let purged = 0;
     for (const status of ENDED_STATUSES) {
       if (purged >= limit) break;
-      const e = new Expr();
-      const candidates = this.indexPages(
-        {
-          IndexName: INDEX.byStatus,
-          KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, status, upper),
+      const candidates = this.statusPages(
+        status,
+        (e, partition) => ({
+          KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, upper),
           FilterExpression: `${e.name(TOKEN_ATTR.retainUntil)} <= ${e.value(n(now))}`,
-          ...e.params(),
-        },
+        }),
         limit - purged,
       );
       const deleted = await this.claimEach(candidates, limit - purged, (item) =>
@@ -589,7 +606,7 @@ export class DynamoDbTokenStore implements TokenStore {
     return {
       Put: {
         TableName: this.tokensTable,
-        Item: tokenToItem(token, this.retentionMs),
+        Item: tokenToItem(token, this.retentionMs, this.statusShards),
         ConditionExpression: `attribute_not_exists(${e.name(TOKEN_ATTR.id)})`,
         ...e.params(),
       },
@@ -605,12 +622,17 @@ export class DynamoDbTokenStore implements TokenStore {
    * Moves a token to an ended status: the tombstone keeps its identity and history for the retention, and
    * drops the payload, headers and lease.
    */
-  private endExpression(e: Expr, status: TokenStatus, now: number, extraSets: string[] = []): string {
+  private endExpression(
+    e: Expr,
+    id: string,
+    status: TokenStatus,
+    now: number,
+    extraSets: string[] = [],
+  ): string {
     const retainUntil = now + this.retentionMs;
-    const statusValue = e.value(s(status));
     const sets = [
-      `${e.name(TOKEN_ATTR.status)} = ${statusValue}`,
-      `${e.name(TOKEN_ATTR.gsiStatus)} = ${statusValue}`,
+      `${e.name(TOKEN_ATTR.status)} = ${e.value(s(status))}`,
+      `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(statusPartition(status, id, this.statusShards)))}`,
       `${e.name(TOKEN_ATTR.retainUntil)} = ${e.value(n(retainUntil))}`,
       `${e.name(TOKEN_ATTR.ttl)} = ${e.value(n(Math.ceil(retainUntil / 1000)))}`,
       ...extraSets,
@@ -645,7 +667,7 @@ export class DynamoDbTokenStore implements TokenStore {
           `(attribute_not_exists(${expiresAt}) OR ${expiresAt} > ${nowValue})`,
           `(attribute_not_exists(${fingerprint}) OR ${fingerprint} = ${e.value(s(consume.fingerprint))})`,
         ].join(' AND '),
-        UpdateExpression: this.endExpression(e, 'consumed', now, sets),
+        UpdateExpression: this.endExpression(e, consume.tokenId, 'consumed', now, sets),
         // The record as it was when the condition failed comes back in the cancellation reason, so the
         // failure is classified without a second read (and without a race against that read).
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -738,6 +760,35 @@ export class DynamoDbTokenStore implements TokenStore {
   }
 
   /**
+   * `indexPages` over every byStatus partition of a status. The shards are read side by side, a page of each
+   * per step, merged oldest first: no shard waits behind another's backlog.
+   */
+  private async *statusPages(
+    status: TokenStatus,
+    query: (
+      e: Expr,
+      partition: string,
+    ) => Pick<QueryCommandInput, 'KeyConditionExpression' | 'FilterExpression'>,
+    wanted: number,
+  ): AsyncGenerator<Item[]> {
+    const pagesOf = (partition: string) => {
+      const e = new Expr();
+      return this.indexPages({ IndexName: INDEX.byStatus, ...query(e, partition), ...e.params() }, wanted);
+    };
+    let shards = statusPartitions(status, this.statusShards).map(pagesOf);
+    try {
+      while (shards.length > 0) {
+        const steps = await Promise.all(shards.map((pages) => pages.next()));
+        shards = shards.filter((_, i) => !steps[i]!.done);
+        const page = steps.flatMap((step) => (step.done ? [] : step.value)).sort(bySortKey);
+        if (page.length > 0) yield page;
+      }
+    } finally {
+      await Promise.all(shards.map((pages) => pages.return(undefined)));
+    }
+  }
+
+  /**
    * Tries `attempt` on candidates in order until `limit` succeeded. Runs them in parallel, but never more
    * than are still needed, so no item is changed beyond the limit (a claimed lease nobody returns would
    * delay that token for a whole lease).
@@ -796,7 +847,7 @@ export class DynamoDbTokenStore implements TokenStore {
   private async listIndex(
     indexName: string,
     partitionAttribute: string,
-    partition: string,
+    partitions: readonly string[],
     options: ListOptions,
   ): Promise<Page<TokenRecord>> {
     this.ensureOpen();
@@ -815,41 +866,56 @@ export class DynamoDbTokenStore implements TokenStore {
     // A cursor at or past the bound (the bound changed between calls): nothing can follow it.
     if (afterSort !== undefined && upper !== undefined && afterSort >= upper) return { items: [] };
 
-    const e = new Expr();
-    const query: Omit<QueryCommandInput, 'TableName'> = {
-      IndexName: indexName,
-      KeyConditionExpression: indexRange(e, partitionAttribute, partition, upper),
-      ScanIndexForward: true,
-      ...e.params(),
-    };
-    let start: Item | undefined =
-      after === undefined
-        ? undefined
-        : {
-            [TOKEN_ATTR.id]: s(after.id),
-            [partitionAttribute]: s(partition),
-            [TOKEN_ATTR.gsiSort]: s(afterSort!),
-          };
-    const found: Item[] = [];
-    do {
-      const out = await this.run('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            ...query,
-            TableName: this.tokensTable,
-            Limit: limit + 1 - found.length,
-            ExclusiveStartKey: start,
-          }),
-        ),
-      );
-      found.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start !== undefined && found.length <= limit);
+    // The page is the first limit + 1 items of the partitions merged; each holds at most that many of them.
+    const perPartition = await Promise.all(
+      partitions.map(async (partition) => {
+        const e = new Expr();
+        const query: Omit<QueryCommandInput, 'TableName'> = {
+          IndexName: indexName,
+          KeyConditionExpression: indexRange(e, partitionAttribute, partition, upper),
+          ScanIndexForward: true,
+          ...e.params(),
+        };
+        // A position in this partition's order; the cursor's token need not be in this partition.
+        let start: Item | undefined =
+          after === undefined
+            ? undefined
+            : {
+                [TOKEN_ATTR.id]: s(after.id),
+                [partitionAttribute]: s(partition),
+                [TOKEN_ATTR.gsiSort]: s(afterSort!),
+              };
+        const found: Item[] = [];
+        do {
+          const out = await this.run('Query', () =>
+            this.client.send(
+              new QueryCommand({
+                ...query,
+                TableName: this.tokensTable,
+                Limit: limit + 1 - found.length,
+                ExclusiveStartKey: start,
+              }),
+            ),
+          );
+          found.push(...(out.Items ?? []));
+          start = out.LastEvaluatedKey;
+        } while (start !== undefined && found.length <= limit);
+        return found;
+      }),
+    );
+    const found = perPartition.length === 1 ? perPartition[0]! : perPartition.flat().sort(bySortKey);
 
     const items = found.slice(0, limit).map(itemToToken);
     const last = items[items.length - 1];
     return found.length > limit && last ? { items, cursor: encodeCursor(last) } : { items };
   }
+}
+
+/** Index items in the indexes' own order (gsiSort: padded mintedAt, then id). */
+function bySortKey(a: Item, b: Item): number {
+  const x = a[TOKEN_ATTR.gsiSort]?.S ?? '';
+  const y = b[TOKEN_ATTR.gsiSort]?.S ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function firstDuplicate(values: readonly string[]): string | undefined {

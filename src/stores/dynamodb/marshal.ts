@@ -73,6 +73,38 @@ export function sortUpperBound(instant: number): string | undefined | null {
   return padInstant(bound);
 }
 
+/** Most byStatus shards a store may use: every status read queries each of them. */
+export const MAX_STATUS_SHARDS = 64;
+
+/**
+ * A token's partition in the byStatus index. With one shard (the default) it is the status itself. DynamoDB
+ * serves one partition key value from one partition (about 1 000 writes/s, and a GSI that falls behind throttles
+ * the table), and every hop moves tokens in and out of `pending`: with more shards the status is spread over
+ * `status#0` … `status#(n-1)`, picked from the token id.
+ */
+export function statusPartition(status: TokenStatus, id: string, shards: number): string {
+  return shards <= 1 ? status : `${status}#${shardOf(id, shards)}`;
+}
+
+/**
+ * Every partition holding tokens of a status. With shards, also the plain status: tokens written before
+ * sharding was turned on stay there. So the shard count may grow on a live table, but never shrink.
+ */
+export function statusPartitions(status: TokenStatus, shards: number): string[] {
+  if (shards <= 1) return [status];
+  return [status, ...Array.from({ length: shards }, (_, k) => `${status}#${k}`)];
+}
+
+/** FNV-1a over the id: Tollgate's ids are random, but a store may be handed ids made elsewhere. */
+function shardOf(id: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
+}
+
 /** `sortUpperBound` selecting tokens minted at or before `instant`: strictly before the next whole millisecond. */
 export function sortUpperBoundAtOrBefore(instant: number): string | undefined | null {
   return sortUpperBound(Math.floor(instant) + 1);
@@ -102,7 +134,7 @@ function assertInstant(name: string, value: number | undefined): void {
 }
 
 /** Full item for a new token. Validates what DynamoDB would otherwise reject with a less clear message. */
-export function tokenToItem(token: TokenRecord, retentionMs: number): Item {
+export function tokenToItem(token: TokenRecord, retentionMs: number, statusShards = 1): Item {
   if (typeof token.id !== 'string' || token.id.length === 0) {
     throw new InvalidArgumentError('token id must be a non-empty string', { tokenId: token.id });
   }
@@ -141,7 +173,7 @@ export function tokenToItem(token: TokenRecord, retentionMs: number): Item {
     [A.status]: s(token.status),
     [A.mintedAt]: n(token.mintedAt),
     [A.attempts]: n(token.attempts),
-    [A.gsiStatus]: s(token.status),
+    [A.gsiStatus]: s(statusPartition(token.status, token.id, statusShards)),
     [A.gsiSort]: s(gsiSort),
   };
   // An index key attribute may not be an empty string; such a token is simply absent from byConversation.
