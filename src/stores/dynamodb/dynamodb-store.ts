@@ -734,14 +734,14 @@ export class DynamoDbTokenStore implements TokenStore {
   }
 
   /**
-   * Pages of a byStatus/byConversation query, oldest first. `wanted` sizes the pages: DynamoDB applies
-   * Limit before the filter, so ask for more than needed when a filter may drop some.
+   * Pages of a byStatus/byConversation query, oldest first, from `start` (exclusive) when given. `pageSize`
+   * is asked before each page.
    */
   private async *indexPages(
     query: Omit<QueryCommandInput, 'TableName'>,
-    wanted: number,
+    pageSize: () => number,
+    start?: Item,
   ): AsyncGenerator<Item[]> {
-    let start: Item | undefined;
     do {
       const out = await this.run('Query', () =>
         this.client.send(
@@ -749,7 +749,7 @@ export class DynamoDbTokenStore implements TokenStore {
             ...query,
             TableName: this.tokensTable,
             ScanIndexForward: true,
-            Limit: Math.min(1000, Math.max(50, wanted * 2)),
+            Limit: pageSize(),
             ExclusiveStartKey: start,
           }),
         ),
@@ -773,7 +773,12 @@ export class DynamoDbTokenStore implements TokenStore {
   ): AsyncGenerator<Item[]> {
     const pagesOf = (partition: string) => {
       const e = new Expr();
-      return this.indexPages({ IndexName: INDEX.byStatus, ...query(e, partition), ...e.params() }, wanted);
+      // DynamoDB applies Limit before the filter: ask for more than wanted, as a filter may drop some.
+      const pageSize = Math.min(1000, Math.max(50, wanted * 2));
+      return this.indexPages(
+        { IndexName: INDEX.byStatus, ...query(e, partition), ...e.params() },
+        () => pageSize,
+      );
     };
     let shards = statusPartitions(status, this.statusShards).map(pagesOf);
     try {
@@ -877,7 +882,7 @@ export class DynamoDbTokenStore implements TokenStore {
           ...e.params(),
         };
         // A position in this partition's order; the cursor's token need not be in this partition.
-        let start: Item | undefined =
+        const start: Item | undefined =
           after === undefined
             ? undefined
             : {
@@ -886,20 +891,11 @@ export class DynamoDbTokenStore implements TokenStore {
                 [TOKEN_ATTR.gsiSort]: s(afterSort!),
               };
         const found: Item[] = [];
-        do {
-          const out = await this.run('Query', () =>
-            this.client.send(
-              new QueryCommand({
-                ...query,
-                TableName: this.tokensTable,
-                Limit: limit + 1 - found.length,
-                ExclusiveStartKey: start,
-              }),
-            ),
-          );
-          found.push(...(out.Items ?? []));
-          start = out.LastEvaluatedKey;
-        } while (start !== undefined && found.length <= limit);
+        // Pages stop early at 1 MB: read on until one item past the page is known, or the partition ends.
+        for await (const page of this.indexPages(query, () => limit + 1 - found.length, start)) {
+          found.push(...page);
+          if (found.length > limit) break;
+        }
         return found;
       }),
     );
