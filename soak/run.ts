@@ -57,6 +57,8 @@ const { values: args } = parseArgs({
       default: process.env.TOLLGATE_SOAK_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     },
     'dynamodb-endpoint': { type: 'string' },
+    /** DynamoDB: partition key values per status in the byStatus index (the store's statusShards). */
+    'status-shards': { type: 'string', default: '1' },
     /** rabbitmqctl -n: a broker node of its own (to try --broker-restarts without stopping a shared broker). */
     'rabbitmq-node': { type: 'string' },
     concurrency: { type: 'string', default: '48' },
@@ -78,6 +80,8 @@ const POISON_RATE = Number(args['poison-rate']);
 const FAULT_INTERVAL_MS = Number(args['fault-interval']);
 const QUIESCE_TIMEOUT_MS = Number(args['quiesce-timeout']) * 1000;
 const CONCURRENCY = positiveInt('concurrency');
+const STATUS_SHARDS = positiveInt('status-shards');
+if (STATUS_SHARDS > 1 && storeKind !== 'dynamodb') fail('--status-shards applies to --store dynamodb only');
 const MAX_BACKLOG = positiveInt('max-backlog');
 const BROKER_RESTARTS = args['broker-restarts'] === true;
 const WORKER_COUNTS = parseWorkers(args.workers ?? '');
@@ -87,7 +91,7 @@ const NODE_ARGS = args['rabbitmq-node'] ? ['-n', args['rabbitmq-node']] : [];
 const ctl = (commandArgs: readonly string[], timeoutMs?: number) =>
   rabbitmqctl([...NODE_ARGS, ...commandArgs], timeoutMs);
 
-function positiveInt(name: 'signals' | 'concurrency' | 'max-backlog'): number {
+function positiveInt(name: 'signals' | 'concurrency' | 'max-backlog' | 'status-shards'): number {
   const value = Number(args[name]);
   if (!Number.isInteger(value) || value < 1) fail(`--${name} must be a positive integer`);
   return value;
@@ -293,7 +297,7 @@ async function cleanUp(success: boolean): Promise<void> {
 async function main(): Promise<number> {
   mkdirSync(runDir, { recursive: true });
   log(
-    `store=${storeKind} signals=${SIGNALS} duration=${DURATION_MS / 1000}s workers=${JSON.stringify(WORKER_COUNTS)} ` +
+    `store=${storeKind}${STATUS_SHARDS > 1 ? ` (status shards ${STATUS_SHARDS})` : ''} signals=${SIGNALS} duration=${DURATION_MS / 1000}s workers=${JSON.stringify(WORKER_COUNTS)} ` +
       `broker-restarts=${BROKER_RESTARTS} logs=${runDir}`,
   );
   const signalPlans = planSignals(new Prng(`${SEED}/signals`));
@@ -345,6 +349,7 @@ async function main(): Promise<number> {
       tokensTable: `soak_${tables}_tokens`,
       stateTable: `soak_${tables}_state`,
       createTables: true,
+      statusShards: STATUS_SHARDS,
     };
     workerStoreConfig = {
       ...storeConfig,

@@ -71,7 +71,8 @@ describe('soak (short, fixed seed)', () => {
     expectClean(await soak(['--store', 'sqlite', '--signals', '150', '--duration', '25', '--seed', SEED]));
   });
 
-  it('DynamoDB Local: zero violations', async () => {
+  // With the status index in shards: relay claims, sweeps and the final listing read across them under faults.
+  it('DynamoDB Local, status index in 4 shards: zero violations', async () => {
     const endpoint = dynamo?.endpoint ?? '';
     expectClean(
       await soak([
@@ -79,6 +80,8 @@ describe('soak (short, fixed seed)', () => {
         'dynamodb',
         '--dynamodb-endpoint',
         endpoint,
+        '--status-shards',
+        '4',
         '--signals',
         '120',
         '--duration',
