@@ -31,7 +31,7 @@ const CONCURRENCY = 16;
 export interface AmqpBenchOptions {
   /** Also run both contenders on DynamoDB (Local) at this endpoint. */
   dynamoEndpoint?: string;
-  /** Measured messages per contender and round on SQLite (a quarter of it on DynamoDB). Default 2000. */
+  /** Measured messages per contender and round on SQLite (a quarter of it on DynamoDB). Default 8000: shorter runs (under a second) vary by ±10%. */
   messages?: number;
   /** Raw transaction floors from the core bench, by store name, to print the hop's ratio against them. */
   rawFloors?: Record<string, number>;
@@ -308,7 +308,7 @@ async function benchBackend(model: ChannelModel, backend: Backend, total: number
 }
 
 export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void> {
-  const total = options.messages ?? 2_000;
+  const total = options.messages ?? 8_000;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-amqp-bench-'));
   const model = await connect(AMQP_URL);
   const backends = [
