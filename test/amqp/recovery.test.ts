@@ -82,9 +82,14 @@ describe.each(STORE_KINDS)('AMQP connection recovery (%s store)', (kind) => {
     }
     await Promise.all(published);
 
+    // Also wait for the order handlers themselves: the relay may deliver a shipment while the order handler that
+    // emitted it still waits for its own send to be confirmed across the reconnect, and counts itself after that.
     await waitFor(
       'every order applied and shipped',
-      async () => (await store.inFlightStats()).count === 0 && shipmentConsumer.stats.processed >= count,
+      async () =>
+        (await store.inFlightStats()).count === 0 &&
+        orderConsumer.stats.processed >= count &&
+        shipmentConsumer.stats.processed >= count,
       { describe: () => [orderConsumer.stats, shipmentConsumer.stats, tollgate?.relay?.stats] },
     );
     for (let n = 0; n < count; n++) {
