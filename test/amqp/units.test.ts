@@ -8,8 +8,6 @@ import {
   StoreUnavailableError,
   VersionConflictError,
 } from '../../src/core/errors.js';
-import type { TokenStore } from '../../src/core/store.js';
-import { withBatchedMarks } from '../../src/transports/amqp/batched-marks.js';
 import { dispositionOf } from '../../src/transports/amqp/disposition.js';
 import { headerText } from '../../src/transports/amqp/headers.js';
 
@@ -70,46 +68,5 @@ describe('headers', () => {
     expect(headerText({ a: 'x', b: Buffer.from('y') }, 'b')).toBe('y');
     expect(headerText({ a: 1 }, 'a')).toBeUndefined();
     expect(headerText(undefined, 'a')).toBeUndefined();
-  });
-});
-
-describe('withBatchedMarks', () => {
-  it('turns the marks asked for in one tick into one store write, and passes everything else through', async () => {
-    const calls: string[][] = [];
-    const store = {
-      kind: 'fake',
-      async markDispatched(ids: string[]) {
-        calls.push([...ids]);
-        return ids.length;
-      },
-      async ping() {
-        return undefined;
-      },
-    } as unknown as TokenStore;
-    const batched = withBatchedMarks(store);
-    const moved = await Promise.all([
-      batched.markDispatched(['a'], 1),
-      batched.markDispatched(['b', 'c'], 2),
-    ]);
-    expect(calls).toEqual([['a', 'b', 'c']]);
-    expect(moved).toEqual([3, 3]);
-    await batched.markDispatched(['d'], 3);
-    expect(calls).toHaveLength(2);
-    expect(batched.kind).toBe('fake');
-    await expect(batched.ping()).resolves.toBeUndefined();
-  });
-
-  it('rejects every caller of a batch the store refused', async () => {
-    const store = {
-      async markDispatched() {
-        throw new StoreUnavailableError('down');
-      },
-    } as unknown as TokenStore;
-    const batched = withBatchedMarks(store);
-    const results = await Promise.allSettled([
-      batched.markDispatched(['a'], 1),
-      batched.markDispatched(['b'], 1),
-    ]);
-    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
   });
 });

@@ -6,7 +6,6 @@ import { pendingToken } from '../../core/mint.js';
 import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
 import type { TokenStore } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
-import { withBatchedMarks } from './batched-marks.js';
 import { recoverChannel } from './channel-recovery.js';
 import { ConfirmedChannel } from './confirmed-channel.js';
 import type { AmqpConnection } from './connection.js';
@@ -72,7 +71,7 @@ export class AmqpPublisher implements SignalSender {
     this.confirmTimeoutMs = options.confirmTimeoutMs ?? 10_000;
     this.outageTimeoutMs = options.outageTimeoutMs ?? 5_000;
     this.dispatcher = new Dispatcher({
-      store: withBatchedMarks(options.store),
+      store: options.store,
       senders: [this, ...(options.senders ?? [])],
       logger: options.logger ?? silentLogger,
       observers: options.observers ?? [],
