@@ -13,9 +13,11 @@ export const ErrorCodes = {
   TOKEN_IN_PROGRESS: 'TOLLGATE_ERR_TOKEN_IN_PROGRESS',
   FINGERPRINT_MISMATCH: 'TOLLGATE_ERR_FINGERPRINT_MISMATCH',
   VERSION_CONFLICT: 'TOLLGATE_ERR_VERSION_CONFLICT',
+  OWN_CONDITION_FAILED: 'TOLLGATE_ERR_OWN_CONDITION_FAILED',
   INVALID_TRANSITION: 'TOLLGATE_ERR_INVALID_TRANSITION',
   STORE_UNAVAILABLE: 'TOLLGATE_ERR_STORE_UNAVAILABLE',
   STORE_FAILURE: 'TOLLGATE_ERR_STORE_FAILURE',
+  STORE_SCHEMA_MISSING: 'TOLLGATE_ERR_STORE_SCHEMA_MISSING',
   LIMIT_EXCEEDED: 'TOLLGATE_ERR_LIMIT_EXCEEDED',
   INVALID_PAYLOAD: 'TOLLGATE_ERR_INVALID_PAYLOAD',
   INVALID_ARGUMENT: 'TOLLGATE_ERR_INVALID_ARGUMENT',
@@ -90,6 +92,19 @@ export class VersionConflictError extends TollgateError {
     );
   }
 }
+/**
+ * A condition the handler put on its own data (not on a token) did not hold, e.g. a DynamoDB ConditionExpression
+ * on the application's table. Nothing of the hop was written; the token is untouched. Never a duplicate.
+ */
+export class OwnConditionFailedError extends TollgateError {
+  constructor(item: string, attempts: number) {
+    super(
+      ErrorCodes.OWN_CONDITION_FAILED,
+      `the handler's own condition on ${item} failed (${attempts} attempts); nothing of the hop was written`,
+      { item, attempts },
+    );
+  }
+}
 export class InvalidTransitionError extends TollgateError {
   constructor(tokenId: string, from: string, to: string) {
     super(ErrorCodes.INVALID_TRANSITION, `token ${tokenId} cannot move from ${from} to ${to}`, {
@@ -109,6 +124,12 @@ export class StoreUnavailableError extends TollgateError {
 export class StoreFailureError extends TollgateError {
   constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
     super(ErrorCodes.STORE_FAILURE, message, details, options);
+  }
+}
+/** The store's tables are not there (or are older than this Tollgate); the message says how to create them. */
+export class StoreSchemaMissingError extends TollgateError {
+  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(ErrorCodes.STORE_SCHEMA_MISSING, message, details, options);
   }
 }
 /** The request would exceed a store limit (item count or size); caught before anything is sent. */

@@ -4,6 +4,7 @@ import {
   FingerprintMismatchError,
   HandlerFailedError,
   InvalidTokenError,
+  OwnConditionFailedError,
   StoreFailureError,
   StoreUnavailableError,
   TokenConsumedError,
@@ -18,11 +19,22 @@ import { isTokenId, newTokenId } from './ids.js';
 import { checkCommitSize } from './limits.js';
 import { type DropReason, fanOut, type Observer } from './observer.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
-import type { CommitFailure, CommitRequest, CommitResult, StateWrite, TokenStore } from './store.js';
+import type {
+  CommitFailure,
+  CommitRequest,
+  CommitResult,
+  ConsumeRequest,
+  HopWrites,
+  InteractiveOwnData,
+  StagedAction,
+  StateWrite,
+  TokenStore,
+} from './store.js';
 import type { StoredResponse, TokenRecord } from './token.js';
 import { type HandlerContext, UnitOfWork } from './unit-of-work.js';
 
-export type Handler<P, R> = (ctx: HandlerContext<P>) => Promise<R> | R;
+/** `Tx` is the store's handle on the application's own tables, as `ctx.tx`. */
+export type Handler<P, R, Tx = unknown> = (ctx: HandlerContext<P, Tx>) => Promise<R> | R;
 
 export interface RetryPolicy {
   /** Re-runs of the handler on fresh state after a version conflict. */
@@ -36,13 +48,13 @@ export const DEFAULT_RETRY: RetryPolicy = {
   transient: { attempts: 6, baseDelayMs: 25, maxDelayMs: 2_000 },
 };
 
-export interface ProcessRequest<P, R> {
-  store: TokenStore;
+export interface ProcessRequest<P, R, Tx = unknown> {
+  store: TokenStore<Tx>;
   /** Name of the receiving endpoint, recorded as `consumedBy` and as `mintedBy` of emitted tokens. */
   endpoint: string;
   tokenId: string | undefined;
   payload: P;
-  handler: Handler<P, R>;
+  handler: Handler<P, R, Tx>;
   /** HTTP: the answer to store on the consumed token for replay. */
   respond?: (result: R) => StoredResponse | undefined;
   retry?: RetryPolicy;
@@ -88,7 +100,9 @@ export type ProcessOutcome<R> = Processed<R> | Dropped | Rejected;
  * InvalidTokenError, HandlerFailedError, VersionConflictError, StoreUnavailableError, StoreFailureError,
  * and argument errors (InvalidPayloadError, LimitExceededError).
  */
-export async function processSignal<P, R>(request: ProcessRequest<P, R>): Promise<ProcessOutcome<R>> {
+export async function processSignal<P, R, Tx = unknown>(
+  request: ProcessRequest<P, R, Tx>,
+): Promise<ProcessOutcome<R>> {
   const observer = request.observer;
   if (!observer) return runProtocol(request);
   const started = performance.now();
@@ -126,77 +140,59 @@ function dropReason(code: string): DropReason {
   return 'unknown';
 }
 
-async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<ProcessOutcome<R>> {
-  const { store, endpoint, payload, handler } = request;
+async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise<ProcessOutcome<R>> {
+  const { store } = request;
   const clock = request.clock ?? Date.now;
   const retry = request.retry ?? DEFAULT_RETRY;
   const tokenId = requireTokenId(request.tokenId);
-  const payloadFingerprint = fingerprintOf(payload);
+  const payloadFingerprint = fingerprintOf(request.payload);
 
   let token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
   const early = screen(tokenId, token, payloadFingerprint, clock());
   if (early) return early;
 
+  // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
+  // out consumed by one of them, that run is the one that happened.
+  const maybeCommitted = new Map<string, Processed<R>>();
   let conflicts = 0;
   let lastConflictKey = '';
   for (let attempt = 1; ; attempt++) {
-    const now = clock();
-    const work = new UnitOfWork<P>(store, token as TokenRecord, payload, attempt, endpoint, now);
-    let result: R;
-    try {
-      result = await handler(work);
-    } catch (cause) {
-      if (cause instanceof TollgateError) throw cause;
-      throw new HandlerFailedError(tokenId, cause);
-    }
-    const response = request.respond?.(result);
-    checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response));
-    const commitId = newTokenId();
-    const incoming = token as TokenRecord;
-    const processed = (): Processed<R> => {
-      const done: Processed<R> = {
-        kind: 'processed',
-        result,
-        token: incoming,
-        emitted: work.stagedTokens,
-        attempts: attempt,
-      };
-      if (response) done.response = response;
-      return done;
+    const hop: Hop<P, R, Tx> = {
+      request,
+      token: token as TokenRecord,
+      tokenId,
+      fingerprint: payloadFingerprint,
+      attempt,
+      commitId: newTokenId(),
+      now: clock(),
+      retry,
     };
-    crashPoint('before-commit');
-    const outcome = await commitWithRetry(
-      store,
-      {
-        consume: {
-          tokenId,
-          fingerprint: payloadFingerprint,
-          consumedBy: endpoint,
-          commitId,
-          ...(response ? { response } : {}),
-        },
-        writes: work.stagedWrites,
-        mints: work.stagedTokens,
-        now,
-      },
-      retry.transient,
-      (n) => request.onRetry?.('transient', n),
-    );
+    const own = store.ownData;
+    const { outcome, processed } =
+      own?.mode === 'interactive' ? await interactiveAttempt(hop, own) : await stagedAttempt(hop);
     if (outcome.ok) {
       crashPoint('after-commit');
-      return processed();
+      return processed as Processed<R>;
     }
 
     const failure: CommitFailure = outcome.failure;
+    if (failure.kind === 'transient' && processed) maybeCommitted.set(hop.commitId, processed);
     switch (failure.kind) {
       case 'token-missing':
       case 'token-not-live': {
         // A concurrent copy won (or the token ended meanwhile): re-read to report precisely.
         token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
-        // ...unless it was this very commit, sent again after the store's answer to it was lost.
-        if (token?.status === 'consumed' && token.commitId === commitId) {
+        // ...unless it was one of our own commits, whose answer from the store was lost.
+        const consumedBy = token?.status === 'consumed' ? token.commitId : undefined;
+        const ours =
+          consumedBy === undefined
+            ? undefined
+            : consumedBy === hop.commitId
+              ? processed
+              : maybeCommitted.get(consumedBy);
+        if (ours) {
           crashPoint('after-commit');
-          return processed();
+          return ours;
         }
         const late = screen(tokenId, token, payloadFingerprint, clock());
         if (late) return late;
@@ -212,14 +208,27 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
           token: token as TokenRecord,
         };
       case 'version-conflict':
+      case 'own-condition-failed': {
+        const key = failure.kind === 'version-conflict' ? failure.key : failure.item;
+        if (failure.kind === 'own-condition-failed' && !failure.retry)
+          throw new OwnConditionFailedError(failure.item, attempt);
         conflicts += 1;
-        lastConflictKey = failure.key;
-        if (conflicts >= retry.versionConflict.attempts)
+        lastConflictKey = key;
+        if (conflicts >= retry.versionConflict.attempts) {
+          if (failure.kind === 'own-condition-failed') throw new OwnConditionFailedError(key, attempt);
           throw new VersionConflictError(lastConflictKey, attempt);
+        }
         request.onRetry?.('version-conflict', attempt);
         await sleep(backoffDelay(retry.versionConflict, conflicts));
         continue;
+      }
       case 'transient':
+        if (store.ownData?.mode === 'interactive' && attempt < retry.transient.attempts) {
+          // The whole transaction rolled back (or its fate is unknown): run the hop again, handler included.
+          request.onRetry?.('transient', attempt);
+          await sleep(backoffDelay(retry.transient, attempt));
+          continue;
+        }
         // commitWithRetry only returns transient failures once its budget is spent.
         throw new StoreUnavailableError(
           `store unavailable after ${retry.transient.attempts} attempts`,
@@ -238,6 +247,135 @@ async function runProtocol<P, R>(request: ProcessRequest<P, R>): Promise<Process
         );
     }
   }
+}
+
+/** One run of the handler and its commit, as both paths see it. */
+interface Hop<P, R, Tx> {
+  request: ProcessRequest<P, R, Tx>;
+  token: TokenRecord;
+  tokenId: string;
+  fingerprint: string;
+  attempt: number;
+  /** Unique to this run; kept on the tombstone. */
+  commitId: string;
+  now: number;
+  retry: RetryPolicy;
+}
+
+interface AttemptResult<R> {
+  outcome: CommitResult;
+  /** What the run produced, once the handler has returned. */
+  processed?: Processed<R>;
+}
+
+/**
+ * Staged stores (SQLite, DynamoDB): the handler runs first, reading from the store and staging its writes;
+ * then one commit carries the consume, the writes, the handler's own staged actions and the mints.
+ */
+async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResult<R>> {
+  const { request, token, tokenId, attempt, now } = hop;
+  const session = request.store.ownData?.mode === 'staged' ? request.store.ownData.open() : undefined;
+  const work = new UnitOfWork<P, Tx>(
+    request.store,
+    token,
+    request.payload,
+    attempt,
+    request.endpoint,
+    now,
+    session?.handle,
+  );
+  const result = await runHandler(request.handler, work, tokenId);
+  const response = request.respond?.(result);
+  const own = session?.staged() ?? [];
+  checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, own));
+  const processed = processedOf(token, result, work.stagedTokens, response, attempt);
+  crashPoint('before-commit');
+  const commit: CommitRequest = {
+    consume: consumeOf(hop, response),
+    writes: work.stagedWrites,
+    mints: work.stagedTokens,
+    now,
+  };
+  if (own.length > 0) commit.own = own;
+  const outcome = await commitWithRetry(request.store, commit, hop.retry.transient, (n) =>
+    request.onRetry?.('transient', n),
+  );
+  return { outcome, processed };
+}
+
+/**
+ * Interactive stores (PostgreSQL): the store opens the transaction and consumes the token first, the handler
+ * runs inside it with the open transaction, and what it staged is written before the commit.
+ */
+async function interactiveAttempt<P, R, Tx>(
+  hop: Hop<P, R, Tx>,
+  own: InteractiveOwnData<Tx>,
+): Promise<AttemptResult<R>> {
+  const { request, token, tokenId, attempt, now } = hop;
+  let processed: Processed<R> | undefined;
+  try {
+    const outcome = await own.transact(consumeOf(hop, undefined), now, async (open) => {
+      const work = new UnitOfWork<P, Tx>(
+        open,
+        token,
+        request.payload,
+        attempt,
+        request.endpoint,
+        now,
+        open.handle,
+      );
+      const result = await runHandler(request.handler, work, tokenId);
+      const response = request.respond?.(result);
+      checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, []));
+      processed = processedOf(token, result, work.stagedTokens, response, attempt);
+      crashPoint('before-commit');
+      const writes: HopWrites<R> = { value: result, writes: work.stagedWrites, mints: work.stagedTokens };
+      if (response) writes.response = response;
+      return writes;
+    });
+    return processed ? { outcome, processed } : { outcome };
+  } catch (error) {
+    // The store could not even open the transaction: the same as a transient commit failure.
+    if (error instanceof StoreUnavailableError)
+      return { outcome: { ok: false, failure: { kind: 'transient', cause: error } } };
+    throw error;
+  }
+}
+
+async function runHandler<P, R, Tx>(
+  handler: Handler<P, R, Tx>,
+  work: UnitOfWork<P, Tx>,
+  tokenId: string,
+): Promise<R> {
+  try {
+    return await handler(work);
+  } catch (cause) {
+    if (cause instanceof TollgateError) throw cause;
+    throw new HandlerFailedError(tokenId, cause);
+  }
+}
+
+function consumeOf<P, R, Tx>(hop: Hop<P, R, Tx>, response: StoredResponse | undefined): ConsumeRequest {
+  const consume: ConsumeRequest = {
+    tokenId: hop.tokenId,
+    fingerprint: hop.fingerprint,
+    consumedBy: hop.request.endpoint,
+    commitId: hop.commitId,
+  };
+  if (response) consume.response = response;
+  return consume;
+}
+
+function processedOf<R>(
+  token: TokenRecord,
+  result: R,
+  emitted: TokenRecord[],
+  response: StoredResponse | undefined,
+  attempts: number,
+): Processed<R> {
+  const done: Processed<R> = { kind: 'processed', result, token, emitted, attempts };
+  if (response) done.response = response;
+  return done;
 }
 
 /** The cheap check: decides without running the handler when the token is missing, ended or mismatched. */
@@ -302,7 +440,7 @@ async function commitWithRetry(
 async function withTransientRetry<T>(
   read: () => Promise<T>,
   policy: BackoffPolicy,
-  onRetry: ProcessRequest<unknown, unknown>['onRetry'],
+  onRetry: ProcessRequest<unknown, unknown, unknown>['onRetry'],
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -320,11 +458,13 @@ function commitItemSizes(
   writes: StateWrite[],
   mints: TokenRecord[],
   response: StoredResponse | undefined,
+  own: readonly StagedAction[],
 ): number[] {
   const consumed = 512 + (response ? Buffer.byteLength(JSON.stringify(response)) : 0);
   return [
     consumed,
     ...writes.map((w) => Buffer.byteLength(w.key) + Buffer.byteLength(JSON.stringify(w.value ?? null)) + 32),
     ...mints.map((t) => Buffer.byteLength(JSON.stringify(t))),
+    ...own.map((action) => action.bytes),
   ];
 }

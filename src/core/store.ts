@@ -36,7 +36,18 @@ export interface CommitRequest {
   consume: ConsumeRequest;
   writes: StateWrite[];
   mints: TokenRecord[];
+  /** What the handler staged on the application's own tables (staged stores only), in the order staged. */
+  own?: readonly StagedAction[];
   now: number;
+}
+
+/**
+ * One change to the application's own data, staged by a handler on a staged store's handle. Opaque to the core,
+ * which only counts it toward the commit limits; the store that made it applies it in the commit.
+ */
+export interface StagedAction {
+  /** Bytes the action adds to the transaction, as the store measures it. */
+  readonly bytes: number;
 }
 
 /**
@@ -48,6 +59,11 @@ export type CommitFailure =
   | { kind: 'token-not-live'; status: TokenStatus; expired: boolean }
   | { kind: 'fingerprint-mismatch' }
   | { kind: 'version-conflict'; key: string }
+  /**
+   * A condition the handler put on its own data failed (e.g. a DynamoDB ConditionExpression). `retry`: the
+   * handler asked for a re-run on fresh state instead of an error.
+   */
+  | { kind: 'own-condition-failed'; item: string; retry: boolean }
   | { kind: 'mint-collision'; tokenId: string }
   | { kind: 'transient'; cause: unknown }
   | { kind: 'permanent'; cause: unknown };
@@ -86,11 +102,62 @@ export interface ClaimOptions {
 }
 
 /**
- * The transactional key-value store that holds tokens and endpoint state.
- * Adapters (SQLite, DynamoDB) implement this; the protocol core speaks only to it.
+ * How a handler reaches the application's own tables inside the hop's transaction. The core picks its path by
+ * this capability, never by the store's kind.
+ * - `staged` (SQLite, DynamoDB): the handler reads now and stages writes on a handle; the store applies them in
+ *   the one commit, after the consume.
+ * - `interactive` (PostgreSQL): the store opens the transaction before the handler runs, consumes the token
+ *   first, and gives the handler the open transaction itself.
  */
-export interface TokenStore {
+export type OwnData<Tx> = StagedOwnData<Tx> | InteractiveOwnData<Tx>;
+
+export interface StagedOwnData<Tx> {
+  readonly mode: 'staged';
+  /** A fresh handle for one handler run; `staged()` returns what the run staged, in order. */
+  open(): { handle: Tx; staged(): readonly StagedAction[] };
+}
+
+export interface InteractiveOwnData<Tx> {
+  readonly mode: 'interactive';
+  /**
+   * One hop as one transaction: the conditional consume first (a concurrent copy waits on the token's row lock,
+   * then finds it consumed), then `body` with the open transaction, then what `body` returns (state writes,
+   * mints, the stored answer), then commit. Expected refusals resolve as a CommitFailure with nothing written;
+   * an error thrown by `body` rolls everything back and is rethrown as it was.
+   */
+  transact<T>(
+    consume: ConsumeRequest,
+    now: number,
+    body: (open: OpenTransaction<Tx>) => Promise<HopWrites<T>>,
+  ): Promise<{ ok: true; value: T } | { ok: false; failure: CommitFailure }>;
+}
+
+/** The transaction a hop runs in, as an interactive store lends it to the handler. */
+export interface OpenTransaction<Tx> {
+  /** The application's handle on the open transaction (its own SQL). */
+  readonly handle: Tx;
+  /** Reads a key-value state item inside the transaction. */
+  readState(key: string): Promise<StateItem | undefined>;
+}
+
+/** What the handler's run adds to an interactive hop before it commits. */
+export interface HopWrites<T> {
+  value: T;
+  writes: StateWrite[];
+  mints: TokenRecord[];
+  /** HTTP: the answer kept on the consumed token for replay. */
+  response?: StoredResponse;
+}
+
+/**
+ * The transactional key-value store that holds tokens and endpoint state.
+ * Adapters (SQLite, DynamoDB, PostgreSQL) implement this; the protocol core speaks only to it.
+ * `Tx` is the handle a handler gets on the application's own tables (`ctx.tx`).
+ */
+export interface TokenStore<Tx = unknown> {
   readonly kind: string;
+  /** Access to the application's own tables in the hop's transaction; absent if the store offers none. */
+  readonly ownData?: OwnData<Tx>;
   /** Strongly consistent read. */
   getToken(id: string): Promise<TokenRecord | undefined>;
   readState(key: string): Promise<StateItem | undefined>;

@@ -1,11 +1,14 @@
 import { InvalidArgumentError } from './errors.js';
 import type { JsonValue } from './fingerprint.js';
 import { pendingToken, type SignalSpec } from './mint.js';
-import type { StateItem, StateWrite, TokenStore } from './store.js';
+import type { StateItem, StateWrite } from './store.js';
 import type { Destination, TokenRecord } from './token.js';
 
-/** What a handler gets: reads go to the store, writes and emitted signals are only staged until the commit. */
-export interface HandlerContext<P = JsonValue> {
+/**
+ * What a handler gets: reads go to the store, writes and emitted signals are only staged until the commit.
+ * `Tx` is the store's handle on the application's own tables (`tx`).
+ */
+export interface HandlerContext<P = JsonValue, Tx = unknown> {
   /** The incoming token, as read by the duplicate check. */
   readonly token: TokenRecord;
   readonly payload: P;
@@ -22,24 +25,42 @@ export interface HandlerContext<P = JsonValue> {
   delete(key: string): void;
   /** Stages an outgoing signal; its `pending` token is minted in the same commit. Returns the new token id. */
   emit(destination: Destination, payload: JsonValue, options?: { headers?: Record<string, string> }): string;
+  /**
+   * The application's own tables, in the hop's transaction: the open PostgreSQL transaction, or the staging
+   * handle of SQLite and DynamoDB. What it changes commits with the token's consumption, or not at all.
+   */
+  readonly tx: Tx;
+}
+
+/** Where a unit of work reads key-value state: the store, or the transaction an interactive store lends. */
+export interface StateReader {
+  readState(key: string): Promise<StateItem | undefined>;
 }
 
 /** One run of a handler: the reads it made, the writes and signals it staged. Thrown away on retry. */
-export class UnitOfWork<P = JsonValue> implements HandlerContext<P> {
+export class UnitOfWork<P = JsonValue, Tx = unknown> implements HandlerContext<P, Tx> {
   readonly conversationId: string;
   private readonly versions = new Map<string, number>();
   private readonly writes = new Map<string, StateWrite>();
   private readonly emitted: TokenRecord[] = [];
 
   constructor(
-    private readonly store: TokenStore,
+    private readonly store: StateReader,
     readonly token: TokenRecord,
     readonly payload: P,
     readonly attempt: number,
     private readonly endpoint: string,
     private readonly now: number,
+    private readonly ownTables?: Tx,
   ) {
     this.conversationId = token.conversationId;
+  }
+
+  get tx(): Tx {
+    if (this.ownTables === undefined) {
+      throw new InvalidArgumentError('this store gives handlers no access to their own tables');
+    }
+    return this.ownTables;
   }
 
   async getItem(key: string): Promise<StateItem | undefined> {

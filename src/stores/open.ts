@@ -18,13 +18,29 @@ export type StoreConfig =
       statusShards?: number;
       /** Static credentials, e.g. for DynamoDB Local; otherwise the SDK's default chain is used. */
       credentials?: { accessKeyId: string; secretAccessKey: string };
+    }
+  | {
+      kind: 'postgres';
+      /** postgres://user:password@host:port/database (node-postgres connection string). */
+      url: string;
+      /** PostgreSQL schema (namespace) holding Tollgate's tables. Default 'tollgate'. */
+      schema?: string;
+      /** Connections in the pool. Default 10. */
+      poolSize?: number;
+      /** Create the schema if missing (development, tests). Default false: production applies deploy/postgres. */
+      createTables?: boolean;
+      tombstoneRetentionMs?: number;
     };
 
-/** Opens the store a config describes. The DynamoDB SDK is only loaded when DynamoDB is chosen. */
+/** Opens the store a config describes. A driver or SDK is only loaded when its store is chosen. */
 export async function openStore(config: StoreConfig): Promise<TokenStore> {
   if (config.kind === 'sqlite') {
     const { SqliteTokenStore } = await import('./sqlite/sqlite-store.js');
     return new SqliteTokenStore(config);
+  }
+  if (config.kind === 'postgres') {
+    const { PostgresTokenStore } = await import('./postgres/postgres-store.js');
+    return PostgresTokenStore.open(config);
   }
   const { DynamoDbTokenStore } = await import('./dynamodb/dynamodb-store.js');
   return DynamoDbTokenStore.open({

@@ -57,9 +57,10 @@ export interface ConsumerStats {
   subscriptions: number;
 }
 
-export interface ConsumerDependencies {
+export interface ConsumerDependencies<Tx = unknown> {
   connection: AmqpConnection;
-  store: TokenStore;
+  /** `Tx`: the store's handle on the application's own tables, given to handlers as `ctx.tx`. */
+  store: TokenStore<Tx>;
   publisher: AmqpPublisher;
   logger?: Logger;
   observers?: readonly Observer[];
@@ -84,7 +85,7 @@ interface Delivery {
  * core's `processSignal`), dispatch of emitted signals, then ack. Manual acks only: until the ack, the broker
  * keeps the message, so a crash at any step means a redelivery that the token check turns into a no-op.
  */
-export class AmqpConsumer<P = JsonValue, R = unknown> {
+export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
   readonly endpoint: string;
   readonly stats: ConsumerStats = {
     received: 0,
@@ -109,9 +110,9 @@ export class AmqpConsumer<P = JsonValue, R = unknown> {
   private started = false;
 
   private constructor(
-    private readonly deps: ConsumerDependencies,
+    private readonly deps: ConsumerDependencies<Tx>,
     readonly queue: string,
-    private readonly handler: Handler<P, R>,
+    private readonly handler: Handler<P, R, Tx>,
     private readonly options: ConsumeOptions,
   ) {
     this.endpoint = options.endpoint ?? queue;
@@ -136,12 +137,12 @@ export class AmqpConsumer<P = JsonValue, R = unknown> {
   }
 
   /** Declares the topology and subscribes; resolves once messages flow. Re-subscribes after every reconnection. */
-  static async start<P = JsonValue, R = unknown>(
-    deps: ConsumerDependencies,
+  static async start<P = JsonValue, R = unknown, Tx = unknown>(
+    deps: ConsumerDependencies<Tx>,
     queue: string,
-    handler: Handler<P, R>,
+    handler: Handler<P, R, Tx>,
     options: ConsumeOptions = {},
-  ): Promise<AmqpConsumer<P, R>> {
+  ): Promise<AmqpConsumer<P, R, Tx>> {
     const consumer = new AmqpConsumer(deps, queue, handler, options);
     consumer.unregister = await deps.connection.onConnect((connection) => consumer.subscribe(connection));
     consumer.started = true;

@@ -11,10 +11,10 @@ import type { ExchangeSpec } from './topology.js';
 
 export type AmqpRelayOptions = Omit<RelayOptions, 'store' | 'dispatcher' | 'logger'>;
 
-export interface AmqpTollgateOptions {
+export interface AmqpTollgateOptions<Tx = unknown> {
   url: string;
-  /** The caller's store; `close` leaves it open. */
-  store: TokenStore;
+  /** The caller's store; `close` leaves it open. Its `Tx` is what handlers get as `ctx.tx`. */
+  store: TokenStore<Tx>;
   /** Connection name shown by RabbitMQ. Default 'tollgate'. */
   name?: string;
   logger?: Logger;
@@ -31,21 +31,23 @@ export interface AmqpTollgateOptions {
   initialConnectTimeoutMs?: number;
 }
 
-export interface AmqpTollgate {
+export interface AmqpTollgate<Tx = unknown> {
   readonly connection: AmqpConnection;
   readonly publisher: AmqpPublisher;
   readonly relay: Relay | undefined;
   consume<P = JsonValue, R = unknown>(
     queue: string,
-    handler: Handler<P, R>,
+    handler: Handler<P, R, Tx>,
     options?: ConsumeOptions,
-  ): Promise<AmqpConsumer<P, R>>;
+  ): Promise<AmqpConsumer<P, R, Tx>>;
   /** Stops the relay and the consumers (letting handlers finish), flushes confirms, closes the connection. */
   close(): Promise<void>;
 }
 
 /** Everything a process needs for AMQP hops: one self-healing connection, a publisher, consumers and the relay. */
-export async function createAmqpTollgate(options: AmqpTollgateOptions): Promise<AmqpTollgate> {
+export async function createAmqpTollgate<Tx = unknown>(
+  options: AmqpTollgateOptions<Tx>,
+): Promise<AmqpTollgate<Tx>> {
   const connection = await AmqpConnection.open({
     url: options.url,
     ...(options.name ? { name: options.name } : {}),
@@ -91,10 +93,10 @@ export async function createAmqpTollgate(options: AmqpTollgateOptions): Promise<
     relay,
     async consume<P = JsonValue, R = unknown>(
       queue: string,
-      handler: Handler<P, R>,
+      handler: Handler<P, R, Tx>,
       consumeOptions: ConsumeOptions = {},
     ) {
-      const consumer = await AmqpConsumer.start<P, R>(
+      const consumer = await AmqpConsumer.start<P, R, Tx>(
         { ...shared, connection, publisher },
         queue,
         handler,

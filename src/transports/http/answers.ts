@@ -5,6 +5,7 @@ import {
   InvalidPayloadError,
   InvalidTokenError,
   LimitExceededError,
+  OwnConditionFailedError,
   StoreUnavailableError,
   VersionConflictError,
 } from '../../core/errors.js';
@@ -92,6 +93,13 @@ export function answerForError(
       ),
       retryAfterSeconds: retryAfter.unavailableSeconds,
     };
+  }
+  if (error instanceof OwnConditionFailedError) {
+    return answer(
+      'own-condition-failed',
+      `The handler's own condition on ${String(error.details.item)} failed; nothing was consumed.`,
+      tokenId,
+    );
   }
   if (error instanceof InvalidPayloadError) {
     return answer('invalid-payload', 'The request body cannot be fingerprinted as JSON.', tokenId);

@@ -70,15 +70,18 @@ declare module 'fastify' {
   }
 }
 
-/** The unit of work of the current exactly-once request; throws if the route did not opt in. */
-export function tollgateOf<P = JsonValue>(request: FastifyRequest): HandlerContext<P> {
+/**
+ * The unit of work of the current exactly-once request; throws if the route did not opt in.
+ * `Tx` names the handle the plugin's store gives on the application's own tables (`ctx.tx`), e.g. `PgTx`.
+ */
+export function tollgateOf<P = JsonValue, Tx = unknown>(request: FastifyRequest): HandlerContext<P, Tx> {
   if (!request.tollgate) {
     throw new ConfigError(
       'route config exactlyOnce',
       `${request.method} ${request.url} is not an exactly-once route`,
     );
   }
-  return request.tollgate as HandlerContext<unknown> as HandlerContext<P>;
+  return request.tollgate as HandlerContext<unknown> as HandlerContext<P, Tx>;
 }
 
 const DEFAULT_KEEP_HEADERS = ['content-type', 'location', 'etag', 'cache-control'];

@@ -19,6 +19,7 @@ export type ProblemKind =
   | 'unsupported-media-type'
   | 'store-unavailable'
   | 'state-contention'
+  | 'own-condition-failed'
   | 'handler-failed'
   | 'response-too-large'
   | 'internal-error';
@@ -70,6 +71,11 @@ const SPECS: Readonly<Record<ProblemKind, ProblemSpec>> = {
     status: 503,
     title: 'State kept changing under the handler',
     code: ErrorCodes.VERSION_CONFLICT,
+  },
+  'own-condition-failed': {
+    status: 409,
+    title: 'A condition the handler put on its own data failed',
+    code: ErrorCodes.OWN_CONDITION_FAILED,
   },
   'handler-failed': { status: 500, title: 'Handler failed', code: ErrorCodes.HANDLER_FAILED },
   'response-too-large': {

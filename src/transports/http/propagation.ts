@@ -7,9 +7,9 @@ import type { HandlerContext } from '../../core/unit-of-work.js';
  * The handler's unit of work, with the incoming request's trace context added to every signal it emits
  * (unless the handler sets those headers itself), so a trace follows the conversation across systems.
  */
-export class PropagatingContext<P = JsonValue> implements HandlerContext<P> {
+export class PropagatingContext<P = JsonValue, Tx = unknown> implements HandlerContext<P, Tx> {
   constructor(
-    private readonly inner: HandlerContext<P>,
+    private readonly inner: HandlerContext<P, Tx>,
     private readonly inherited: Readonly<Record<string, string>>,
   ) {}
 
@@ -24,6 +24,9 @@ export class PropagatingContext<P = JsonValue> implements HandlerContext<P> {
   }
   get attempt(): number {
     return this.inner.attempt;
+  }
+  get tx(): Tx {
+    return this.inner.tx;
   }
   get<T extends JsonValue = JsonValue>(key: string): Promise<T | undefined> {
     return this.inner.get<T>(key);
