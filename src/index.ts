@@ -33,8 +33,19 @@ export { ENV_NAMES, type GatewayConfig, loadConfig } from './gateway/config.js';
 export { createLogger } from './gateway/logging.js';
 export { type RunningGateway, startGateway } from './gateway/runtime.js';
 export { type DynamoDbStoreOptions, DynamoDbTokenStore } from './stores/dynamodb/dynamodb-store.js';
+export type {
+  DynamoConditionCheckInput,
+  DynamoDeleteInput,
+  DynamoGetInput,
+  DynamoItem,
+  DynamoPutInput,
+  DynamoTx,
+  DynamoUpdateInput,
+  OwnActionOptions,
+} from './stores/dynamodb/own-data.js';
 export { ensureTables, stateTableDefinition, tokensTableDefinition } from './stores/dynamodb/tables.js';
 export { openStore, type StoreConfig } from './stores/open.js';
+export type { SqliteParams, SqliteRunOptions, SqliteTx, SqliteValue } from './stores/sqlite/own-data.js';
 // Stores
 export { type SqliteStoreOptions, SqliteTokenStore } from './stores/sqlite/sqlite-store.js';
 export * from './transports/amqp/index.js';

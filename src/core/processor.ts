@@ -324,7 +324,8 @@ async function interactiveAttempt<P, R, Tx>(
         now,
         open.handle,
       );
-      const result = await runHandler(request.handler, work, tokenId);
+      // Unwrapped, so the store sees its own driver's errors (a deadlock in the handler's SQL is a re-run).
+      const result = await request.handler(work);
       const response = request.respond?.(result);
       checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, []));
       processed = processedOf(token, result, work.stagedTokens, response, attempt);
@@ -336,9 +337,11 @@ async function interactiveAttempt<P, R, Tx>(
     return processed ? { outcome, processed } : { outcome };
   } catch (error) {
     // The store could not even open the transaction: the same as a transient commit failure.
-    if (error instanceof StoreUnavailableError)
+    if (error instanceof StoreUnavailableError) {
       return { outcome: { ok: false, failure: { kind: 'transient', cause: error } } };
-    throw error;
+    }
+    if (error instanceof TollgateError) throw error;
+    throw new HandlerFailedError(tokenId, error);
   }
 }
 

@@ -17,6 +17,7 @@ import {
   InvalidTransitionError,
   StoreUnavailableError,
   TokenExistsError,
+  TollgateError,
   UnknownTokenError,
 } from '../../core/errors.js';
 import type {
@@ -29,6 +30,7 @@ import type {
   IssueResult,
   ListOptions,
   Page,
+  StagedOwnData,
   StateItem,
   StateWrite,
   TokenStore,
@@ -72,6 +74,7 @@ import {
   TOKEN_ATTR,
   tokenToItem,
 } from './marshal.js';
+import { type DynamoTx, OwnDataAccess, type PreparedOwnAction } from './own-data.js';
 import { ensureTables, INDEX } from './tables.js';
 
 export interface DynamoDbStoreOptions {
@@ -118,9 +121,15 @@ function isStorableId(id: string): boolean {
  * secondary indexes, which are eventually consistent: they may briefly miss a fresh token or show a stale
  * status, so every write they lead to is conditional on the item's current state.
  */
-export class DynamoDbTokenStore implements TokenStore {
+export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
   readonly kind = 'dynamodb';
   readonly client: DynamoDBClient;
+  /**
+   * Handlers' own tables (`ctx.tx`, a DynamoTx): reads now, writes staged into the hop's TransactWriteItems,
+   * after the consume, the state writes and the mints.
+   */
+  readonly ownData: StagedOwnData<DynamoTx>;
+  private readonly own: OwnDataAccess;
   private readonly ownsClient: boolean;
   readonly tokensTable: string;
   readonly stateTable: string;
@@ -155,6 +164,12 @@ export class DynamoDbTokenStore implements TokenStore {
     this.concurrency = concurrency;
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? new DynamoDBClient(options.clientConfig ?? {});
+    this.own = new OwnDataAccess({
+      client: this.client,
+      reservedTables: [this.tokensTable, this.stateTable],
+      run: (operation, work) => this.run(operation, work),
+    });
+    this.ownData = this.own.ownData;
   }
 
   /** Creates the store and, if asked, its tables (waiting until they are ACTIVE). */
@@ -283,23 +298,39 @@ export class DynamoDbTokenStore implements TokenStore {
     const clash = firstDuplicate([consume.tokenId, ...mints.map((t) => t.id)]);
     if (clash !== undefined) return this.localMintCollision(consume, now, clash);
 
+    // The handler's own actions go last. Preparing them may ask DynamoDB for a table's key schema; a failure
+    // of that call is classified like one of the commit itself (nothing was written either way).
+    let own: PreparedOwnAction[];
+    try {
+      own = await this.own.prepare(request.own ?? []);
+    } catch (error) {
+      if (error instanceof TollgateError && !(error instanceof StoreUnavailableError)) throw error;
+      const failure: CommitFailure = isTransientError(error)
+        ? { kind: 'transient', cause: error }
+        : { kind: 'permanent', cause: error };
+      return { ok: false, failure };
+    }
+
     const actions: TransactWriteItem[] = [
       this.consumeUpdate(consume, now),
       ...writes.map((write) => this.stateAction(write)),
       ...mints.map((token) => this.mintPut(token)),
     ];
-    checkTransaction(
-      actions.map((action, i) => ({
-        label:
-          i === 0
-            ? `token ${consume.tokenId}`
-            : i <= writes.length
-              ? `state ${writes[i - 1]!.key}`
-              : `token ${mints[i - 1 - writes.length]!.id}`,
-        // The consume update cannot see the attributes the tombstone keeps: reserve room for them.
-        bytes: estimateWriteSize(action) + (i === 0 ? TOMBSTONE_ALLOWANCE_BYTES : 0),
-      })),
-    );
+    const sizes = actions.map((action, i) => ({
+      label:
+        i === 0
+          ? `token ${consume.tokenId}`
+          : i <= writes.length
+            ? `state ${writes[i - 1]!.key}`
+            : `token ${mints[i - 1 - writes.length]!.id}`,
+      // The consume update cannot see the attributes the tombstone keeps: reserve room for them.
+      bytes: estimateWriteSize(action) + (i === 0 ? TOMBSTONE_ALLOWANCE_BYTES : 0),
+    }));
+    for (const action of own) {
+      actions.push(action.write);
+      sizes.push({ label: action.item, bytes: action.bytes });
+    }
+    checkTransaction(sizes);
 
     try {
       // The SDK fills in a ClientRequestToken once per send and reuses it on its own retries, so a retry
@@ -307,7 +338,7 @@ export class DynamoDbTokenStore implements TokenStore {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: actions }));
       return { ok: true };
     } catch (error) {
-      return { ok: false, failure: classifyCommitError(error, request) };
+      return { ok: false, failure: classifyCommitError(error, request, own) };
     }
   }
 

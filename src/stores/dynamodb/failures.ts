@@ -105,13 +105,24 @@ export function consumeFailure(
   return undefined;
 }
 
+/** How a commit's own action is named and treated when its condition fails (see PreparedOwnAction). */
+export interface OwnActionLabel {
+  item: string;
+  retry: boolean;
+}
+
 /**
  * Classifies a failed commit transaction. Its items are, in this order: the consume update, one action per
- * state write, one put per minted token; CancellationReasons are index-aligned with them. Only codes and the
- * returned item are read, never message text. The token's condition is judged first, as a failed consume
- * means the signal was already handled (or never valid) whatever the state says.
+ * state write, one put per minted token, then the handler's own actions (`own`, in the order staged);
+ * CancellationReasons are index-aligned with them. Only codes and the returned item are read, never message
+ * text. The token's condition is judged first, as a failed consume means the signal was already handled (or
+ * never valid) whatever else failed; then state versions, mints, and last the handler's own conditions.
  */
-export function classifyCommitError(error: unknown, request: CommitRequest): CommitFailure {
+export function classifyCommitError(
+  error: unknown,
+  request: CommitRequest,
+  own: readonly OwnActionLabel[] = [],
+): CommitFailure {
   const shape = sdkError(error);
   if (shape.name !== 'TransactionCanceledException') {
     return isTransientError(error)
@@ -137,6 +148,12 @@ export function classifyCommitError(error: unknown, request: CommitRequest): Com
   }
   for (const [i, token] of request.mints.entries()) {
     if (failedCondition(1 + request.writes.length + i)) return { kind: 'mint-collision', tokenId: token.id };
+  }
+  const ownStart = 1 + request.writes.length + request.mints.length;
+  for (const [i, action] of own.entries()) {
+    if (failedCondition(ownStart + i)) {
+      return { kind: 'own-condition-failed', item: action.item, retry: action.retry };
+    }
   }
   return cancellationIsTransient(reasons)
     ? { kind: 'transient', cause: error }

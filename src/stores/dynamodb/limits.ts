@@ -56,6 +56,17 @@ export function itemSize(item: Record<string, AttributeValue>): number {
   return total;
 }
 
+/** Expression attribute names and values of a request, as they are counted toward its size (placeholders not). */
+export function expressionAttributesSize(part: {
+  ExpressionAttributeNames?: Record<string, string> | undefined;
+  ExpressionAttributeValues?: Record<string, AttributeValue> | undefined;
+}): number {
+  let total = 0;
+  for (const name of Object.values(part.ExpressionAttributeNames ?? {})) total += utf8(name);
+  for (const value of Object.values(part.ExpressionAttributeValues ?? {})) total += attributeValueSize(value);
+  return total;
+}
+
 /**
  * Estimated size of the item one transaction action leaves behind (or touches).
  * - Put: the item itself, exactly.
@@ -66,20 +77,25 @@ export function itemSize(item: Record<string, AttributeValue>): number {
  */
 export function estimateWriteSize(action: TransactWriteItem): number {
   if (action.Put?.Item) return itemSize(action.Put.Item);
-  if (action.Update?.Key) {
-    const names = Object.values(action.Update.ExpressionAttributeNames ?? {}).reduce(
-      (sum, v) => sum + utf8(v),
-      0,
-    );
-    const values = Object.values(action.Update.ExpressionAttributeValues ?? {}).reduce(
-      (sum, v) => sum + attributeValueSize(v),
-      0,
-    );
-    return itemSize(action.Update.Key) + names + values;
-  }
+  if (action.Update?.Key) return itemSize(action.Update.Key) + expressionAttributesSize(action.Update);
   if (action.Delete?.Key) return itemSize(action.Delete.Key);
   if (action.ConditionCheck?.Key) return itemSize(action.ConditionCheck.Key);
   return 0;
+}
+
+/**
+ * What one action adds to a transaction, erring high: `estimateWriteSize`, plus what the request carries
+ * beside the item — the expressions' text, and the names and values of a Put's, Delete's or ConditionCheck's
+ * condition (an Update's are counted already).
+ */
+export function estimateActionSize(action: TransactWriteItem): number {
+  const part = action.Put ?? action.Update ?? action.Delete ?? action.ConditionCheck;
+  if (part === undefined) return 0;
+  let total = estimateWriteSize(action);
+  if (action.Update === undefined) total += expressionAttributesSize(part);
+  total += utf8(part.ConditionExpression ?? '');
+  if (action.Update !== undefined) total += utf8(action.Update.UpdateExpression ?? '');
+  return total;
 }
 
 export interface SizedWrite {

@@ -21,12 +21,15 @@ import type {
   IssueResult,
   ListOptions,
   Page,
+  StagedOwnData,
   StateItem,
   StateWrite,
   TokenStore,
 } from '../../core/store.js';
 import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
+import { isBusy } from './busy.js';
+import { SqliteOwnData, type SqliteTx } from './own-data.js';
 import { migrate } from './schema.js';
 import { WriteBatch } from './write-batch.js';
 
@@ -78,9 +81,15 @@ const ENDED = "('consumed','expired','revoked')";
  * processes queue on the file lock instead of failing late), grouped: the commits, mints and dispatch marks
  * asked for in one turn of the event loop share one transaction, each in its own savepoint (`WriteBatch`).
  * WAL, so readers never block writers.
+ *
+ * Handlers reach the application's own tables in the same database file through `ownData` (`ctx.tx`, a
+ * SqliteTx): reads run at once, writes are staged and run in the hop's commit, in its savepoint.
  */
-export class SqliteTokenStore implements TokenStore {
+export class SqliteTokenStore implements TokenStore<SqliteTx> {
   readonly kind = 'sqlite';
+  /** The handler's own tables, in the same file: reads now, writes staged into the hop's commit. */
+  readonly ownData: StagedOwnData<SqliteTx>;
+  private readonly own: SqliteOwnData;
   private readonly db: Database.Database;
   private readonly retentionMs: number;
   private closed = false;
@@ -111,6 +120,9 @@ export class SqliteTokenStore implements TokenStore {
     this.sql = prepare(this.db);
     const sql = this.sql;
     const retentionMs = this.retentionMs;
+    const own = new SqliteOwnData(this.db, () => this.ensureOpen());
+    this.own = own;
+    this.ownData = own;
 
     this.mintTx = this.db.transaction((tokens: TokenRecord[]): void => {
       for (const token of tokens) {
@@ -147,6 +159,12 @@ export class SqliteTokenStore implements TokenStore {
         if (write.value === undefined) sql.deleteState.run(write.key);
         else sql.upsertState.run(write.key, JSON.stringify(write.value));
       }
+      // The handler's own statements, after Tollgate's checks (a stale read shows as a version conflict, which
+      // re-runs the handler, rather than as the failure of a statement written against stale state) and before
+      // the mints, which do not depend on them. A failure throws Abort: this savepoint (or transaction) rolls
+      // back, and in a group commit only this commit fails.
+      const ownFailure = own.apply(request.own);
+      if (ownFailure) throw new Abort(ownFailure);
       for (const token of mints) {
         if (sql.insertToken.run(toRow(token)).changes === 0) {
           throw new Abort({ kind: 'mint-collision', tokenId: token.id });
@@ -212,6 +230,7 @@ export class SqliteTokenStore implements TokenStore {
 
   async commit(request: CommitRequest): Promise<CommitResult> {
     assertDistinctKeys(request.writes);
+    this.own.check(request.own);
     try {
       this.ensureOpen();
       await this.writes.submit(this.commitTx, request);
@@ -408,14 +427,6 @@ function classifyUnconsumable(
   if (row.fingerprint !== null && row.fingerprint !== fingerprint) return { kind: 'fingerprint-mismatch' };
   // The UPDATE and this SELECT see the same snapshot (we hold the write lock), so this cannot happen.
   throw new Error(`token ${tokenId} is consumable but the conditional consume matched no row`);
-}
-
-function isBusy(error: unknown): boolean {
-  return (
-    error instanceof Error &&
-    'code' in error &&
-    (error.code === 'SQLITE_BUSY' || error.code === 'SQLITE_LOCKED' || error.code === 'SQLITE_BUSY_SNAPSHOT')
-  );
 }
 
 function assertDistinctKeys(writes: StateWrite[]): void {
