@@ -32,5 +32,36 @@ for _ in $(seq 1 60); do
 done
 (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null || { echo "RabbitMQ did not start on 127.0.0.1:5672" >&2; exit 1; }
 
+# PostgreSQL for the PostgreSQL store's tests: Debian's server on 127.0.0.1:5432, user postgres without a password
+# over local TCP (trust: a test machine only), and a database named test.
+PG_ADMIN_URL=postgres://postgres@127.0.0.1:5432/postgres
+pg_port_open() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+if ! command -v psql >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  echo "== installing postgresql"
+  apt_install postgresql
+fi
+if ! pg_port_open; then
+  echo "== starting postgresql"
+  pg_version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
+fi
+for _ in $(seq 1 60); do
+  if pg_isready -q -h 127.0.0.1 -p 5432; then break; fi
+  sleep 1
+done
+pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+if ! psql "$PG_ADMIN_URL" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+  # A fresh Debian cluster asks for a password over TCP: let the local postgres user in (first matching line wins).
+  echo "== letting postgres connect over 127.0.0.1 without a password"
+  pg_hba="$(as_root su postgres -c "psql -Atqc 'SHOW hba_file'")"
+  as_root sed -i '1i host all postgres 127.0.0.1/32 trust' "$pg_hba"
+  as_root su postgres -c "psql -Atqc 'SELECT pg_reload_conf()'" >/dev/null
+  sleep 1
+fi
+if [ "$(psql "$PG_ADMIN_URL" -Atqc "SELECT count(*) FROM pg_database WHERE datname = 'test'")" != 1 ]; then
+  echo "== creating the postgresql database test"
+  psql "$PG_ADMIN_URL" -qc 'CREATE DATABASE test'
+fi
+
 echo "== npm ci"
 npm ci --no-audit --no-fund

@@ -45,6 +45,11 @@ export type {
 } from './stores/dynamodb/own-data.js';
 export { ensureTables, stateTableDefinition, tokensTableDefinition } from './stores/dynamodb/tables.js';
 export { openStore, type StoreConfig } from './stores/open.js';
+export {
+  type PgTx,
+  type PostgresStoreOptions,
+  PostgresTokenStore,
+} from './stores/postgres/postgres-store.js';
 export type { SqliteParams, SqliteRunOptions, SqliteTx, SqliteValue } from './stores/sqlite/own-data.js';
 // Stores
 export { type SqliteStoreOptions, SqliteTokenStore } from './stores/sqlite/sqlite-store.js';

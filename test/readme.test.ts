@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
@@ -8,15 +8,30 @@ const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..');
 const entry = join(root, 'src', 'index.ts');
 
-/** Every ```ts block announced by `<!-- example: name -->` in the README, as written there. */
-function readmeExamples(): Array<{ name: string; code: string }> {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const pattern = /<!-- example: ([\w-]+) -->\s*```ts\n([\s\S]*?)```/g;
-  return [...readme.matchAll(pattern)].map((m) => ({ name: m[1] as string, code: m[2] as string }));
+/** The README and the reference pages under docs/. */
+function documents(): string[] {
+  const docs = join(root, 'docs');
+  const pages = existsSync(docs) ? readdirSync(docs).filter((f) => f.endsWith('.md')) : [];
+  return [join(root, 'README.md'), ...pages.sort().map((page) => join(docs, page))];
 }
 
-describe('README examples', () => {
+/** Every ```ts block announced by `<!-- example: name -->` in the docs, as written there. */
+function readmeExamples(): Array<{ name: string; code: string }> {
+  const pattern = /<!-- example: ([\w-]+) -->\s*```ts\n([\s\S]*?)```/g;
+  return documents().flatMap((file) =>
+    [...readFileSync(file, 'utf8').matchAll(pattern)].map((m) => ({
+      name: m[1] as string,
+      code: m[2] as string,
+    })),
+  );
+}
+
+describe('README and docs/ examples', () => {
   const examples = readmeExamples();
+
+  it('have unique names', () => {
+    expect(new Set(examples.map((e) => e.name)).size).toBe(examples.length);
+  });
 
   it('exist', () => {
     expect(examples.length).toBeGreaterThanOrEqual(3);

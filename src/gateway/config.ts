@@ -70,6 +70,10 @@ export const ENV = {
   dynamoStateTable: 'TOLLGATE_DYNAMODB_STATE_TABLE',
   dynamoCreateTables: 'TOLLGATE_DYNAMODB_CREATE_TABLES',
   dynamoStatusShards: 'TOLLGATE_DYNAMODB_STATUS_SHARDS',
+  postgresUrl: 'TOLLGATE_POSTGRES_URL',
+  postgresSchema: 'TOLLGATE_POSTGRES_SCHEMA',
+  postgresPoolSize: 'TOLLGATE_POSTGRES_POOL_SIZE',
+  postgresCreateTables: 'TOLLGATE_POSTGRES_CREATE_TABLES',
   tombstoneRetentionMs: 'TOLLGATE_TOMBSTONE_RETENTION_MS',
   amqpUrl: 'TOLLGATE_AMQP_URL',
   apiKeysRead: 'TOLLGATE_API_KEYS_READ',
@@ -94,6 +98,8 @@ export const DEFAULTS = {
   dynamoRegion: 'us-east-1',
   dynamoTokensTable: 'tollgate-tokens',
   dynamoStateTable: 'tollgate-state',
+  postgresSchema: 'tollgate',
+  postgresPoolSize: 10,
   bodyLimitBytes: 256 * 1024,
   tokenTtlMs: 24 * 60 * 60 * 1000,
   relayDelayMs: 10_000,
@@ -106,6 +112,12 @@ export const DEFAULTS = {
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const STORE_KINDS = ['sqlite', 'dynamodb', 'postgres'] as const;
+/**
+ * The PostgreSQL store's rule for schema names: lower case, so the name typed unquoted in psql is the same
+ * schema (an unquoted name folds to lower case), and at most 63 bytes, so PostgreSQL never truncates it.
+ */
+const PG_SCHEMA = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Names AMQP and URLs accept without escaping; also keeps route names safe in a URL path. */
 const NAME = /^[A-Za-z0-9._:-]{1,255}$/;
 const ROUTE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -120,6 +132,8 @@ interface FileConfig {
   store?: unknown;
   sqlitePath?: unknown;
   dynamodb?: unknown;
+  /** `{ url, schema, poolSize, createTables }` */
+  postgres?: unknown;
   tombstoneRetentionMs?: unknown;
   amqpUrl?: unknown;
   apiKeys?: unknown;
@@ -246,7 +260,7 @@ function storeConfig(
   file: FileConfig,
   source: (envName: string, fileKey: string, fileValue: unknown) => Setting,
 ): StoreConfig {
-  const kind = oneOf(source(ENV.store, 'store', file.store), ['sqlite', 'dynamodb'] as const, 'sqlite');
+  const kind = oneOf(source(ENV.store, 'store', file.store), STORE_KINDS, 'sqlite');
   const retention = source(ENV.tombstoneRetentionMs, 'tombstoneRetentionMs', file.tombstoneRetentionMs);
   const tombstoneRetentionMs = retention.value === undefined ? undefined : integer(retention, 0, 0);
   const retentionPart = tombstoneRetentionMs === undefined ? {} : { tombstoneRetentionMs };
@@ -255,6 +269,7 @@ function storeConfig(
       optionalString(source(ENV.sqlitePath, 'sqlitePath', file.sqlitePath)) ?? DEFAULTS.sqlitePath;
     return { kind, filename, ...retentionPart };
   }
+  if (kind === 'postgres') return postgresConfig(file, source, retentionPart);
   const dynamo = file.dynamodb;
   const endpoint = optionalString(source(ENV.dynamoEndpoint, 'dynamodb.endpoint', field(dynamo, 'endpoint')));
   if (endpoint !== undefined) {
@@ -288,6 +303,79 @@ function storeConfig(
     ...(statusShards !== undefined ? { statusShards } : {}),
     ...retentionPart,
   };
+}
+
+function postgresConfig(
+  file: FileConfig,
+  source: (envName: string, fileKey: string, fileValue: unknown) => Setting,
+  retentionPart: { tombstoneRetentionMs?: number },
+): StoreConfig {
+  const pg = file.postgres;
+  const setting = (envName: string, key: string) => source(envName, `postgres.${key}`, field(pg, key));
+  const url = postgresUrl(setting(ENV.postgresUrl, 'url'));
+  const schemaSetting = setting(ENV.postgresSchema, 'schema');
+  const schema = optionalString(schemaSetting) ?? DEFAULTS.postgresSchema;
+  if (!PG_SCHEMA.test(schema) || schema.startsWith('pg_')) {
+    throw new ConfigError(
+      schemaSetting.name,
+      'a schema name is 1-63 characters of a-z 0-9 _, not starting with a digit or pg_',
+    );
+  }
+  return {
+    kind: 'postgres',
+    url,
+    schema,
+    // PostgreSQL allows 100 connections by default: the pool size times the replicas must stay below that.
+    poolSize: integer(setting(ENV.postgresPoolSize, 'poolSize'), DEFAULTS.postgresPoolSize, 1, 1000),
+    createTables: boolean(setting(ENV.postgresCreateTables, 'createTables'), false),
+    ...retentionPart,
+  };
+}
+
+/**
+ * postgres://user:password@host[:port]/database[?options]. Checked here so a typo fails the start with the
+ * variable's name rather than as a connection error. No message repeats the value: it holds the password.
+ */
+function postgresUrl(setting: Setting): string {
+  const value = setting.value;
+  if (value === undefined || value === '') {
+    // Missing altogether: name the variable, which is where it is usually set (a file may set postgres.url).
+    throw new ConfigError(
+      ENV.postgresUrl,
+      `is required when ${ENV.store}=postgres: postgres://user:password@host[:port]/database`,
+    );
+  }
+  if (typeof value !== 'string') throw new ConfigError(setting.name, 'must be a string');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(
+      setting.name,
+      'is not a URL; expected postgres://user:password@host[:port]/database',
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(setting.name, 'must be a postgres: or postgresql: URL');
+  }
+  // A Unix socket has no host in the URL but a `host` option: postgres:///db?host=/run/postgresql
+  if (url.hostname === '' && !url.searchParams.get('host')) {
+    throw new ConfigError(setting.name, 'has no host');
+  }
+  const decoded = (part: string): string | undefined => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return undefined;
+    }
+  };
+  if (decoded(url.username) === undefined || decoded(url.password) === undefined) {
+    throw new ConfigError(setting.name, 'has a malformed user or password (percent-encode % : @ / ?)');
+  }
+  const database = decoded(url.pathname.replace(/^\//, ''));
+  if (database === undefined) throw new ConfigError(setting.name, 'has a malformed database name');
+  if (database === '') throw new ConfigError(setting.name, 'has no database name (postgres://…/database)');
+  return value;
 }
 
 function amqpUrl(setting: Setting): string | null {
@@ -462,13 +550,77 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The AMQP URL with its password masked, for logs. */
+/** Query options that carry a password (node-postgres reads every option of the URL). */
+const PASSWORD_OPTIONS = ['password', 'sslpassword'] as const;
+
+/** A URL (AMQP, PostgreSQL) with its password masked, for logs: in the user info and in password options. */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    for (const option of PASSWORD_OPTIONS)
+      if (parsed.searchParams.has(option)) parsed.searchParams.set(option, '***');
     return parsed.toString();
   } catch {
     return '(unparseable url)';
   }
+}
+
+/** What the start-up log says about the store: everything but credentials. */
+export function describeStore(store: StoreConfig): Record<string, unknown> {
+  switch (store.kind) {
+    case 'sqlite':
+      return { kind: store.kind, filename: store.filename };
+    case 'postgres':
+      return {
+        kind: store.kind,
+        url: redactUrl(store.url),
+        schema: store.schema,
+        poolSize: store.poolSize,
+        createTables: store.createTables,
+      };
+    case 'dynamodb':
+      return {
+        kind: store.kind,
+        ...(store.endpoint !== undefined ? { endpoint: store.endpoint } : {}),
+        region: store.region,
+        tokensTable: store.tokensTable,
+        stateTable: store.stateTable,
+      };
+  }
+}
+
+/**
+ * The passwords in the configuration (PostgreSQL and AMQP URLs), as they could appear in a log line: encoded
+ * and decoded. The logger masks them wherever they appear, whatever logged them (a driver's error included).
+ */
+export function configSecrets(config: Pick<GatewayConfig, 'store' | 'amqpUrl'>): string[] {
+  const urls = [config.store.kind === 'postgres' ? config.store.url : null, config.amqpUrl];
+  const secrets = new Set<string>();
+  const add = (value: string) => {
+    if (value !== '') secrets.add(value);
+  };
+  for (const url of urls) {
+    if (url === null) continue;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      continue; // an unparseable URL never passed validation
+    }
+    // User info is kept percent-encoded by URL; an option's value comes back decoded.
+    add(parsed.password);
+    try {
+      add(decodeURIComponent(parsed.password));
+    } catch {
+      // Validation refuses a malformed one.
+    }
+    for (const option of PASSWORD_OPTIONS) {
+      const value = parsed.searchParams.get(option) ?? '';
+      add(value);
+      add(encodeURIComponent(value));
+      add(new URLSearchParams({ v: value }).toString().slice(2));
+    }
+  }
+  return [...secrets];
 }

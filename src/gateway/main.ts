@@ -1,5 +1,5 @@
-import { isTollgateError } from '../core/errors.js';
-import { loadConfig } from './config.js';
+import { ErrorCodes, isTollgateError } from '../core/errors.js';
+import { configSecrets, describeStore, ENV, type GatewayConfig, loadConfig } from './config.js';
 import { createLogger, type GatewayLogger } from './logging.js';
 import { type RunningGateway, startGateway } from './runtime.js';
 
@@ -16,12 +16,13 @@ async function main(): Promise<void> {
     fail(createLogger('info'), error, 'invalid configuration');
     return;
   }
-  const logger = createLogger(config.logLevel);
+  // The passwords of the configured URLs are masked in every line, a driver's error message included.
+  const logger = createLogger(config.logLevel, undefined, configSecrets(config));
   let gateway: RunningGateway;
   try {
     gateway = await startGateway(config, logger);
   } catch (error) {
-    fail(logger, error, 'gateway failed to start');
+    fail(logger, error, 'gateway failed to start', startFacts(config, error));
     return;
   }
 
@@ -50,14 +51,35 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown);
 }
 
-function fail(logger: GatewayLogger, error: unknown, message: string): void {
-  const facts = isTollgateError(error) ? { code: error.code, ...error.details } : {};
+function fail(
+  logger: GatewayLogger,
+  error: unknown,
+  message: string,
+  context: Record<string, unknown> = {},
+): void {
+  // The Tollgate code last: a detail may carry a driver's own `code` (e.g. ECONNREFUSED), kept in `err.details`.
+  const facts = isTollgateError(error) ? { ...error.details, code: error.code } : {};
   logger.fatal(
-    { err: error, ...facts },
+    { err: error, ...context, ...facts },
     `${message}: ${error instanceof Error ? error.message : String(error)}`,
   );
   // pino writes stdout synchronously, so the line is out; exit now rather than wait for stray handles.
   process.exit(1);
+}
+
+/** Which store the failed start was opening (credentials masked), and what to do about a missing schema. */
+function startFacts(config: GatewayConfig, error: unknown): Record<string, unknown> {
+  const facts: Record<string, unknown> = { store: describeStore(config.store) };
+  if (
+    config.store.kind === 'postgres' &&
+    isTollgateError(error) &&
+    error.code === ErrorCodes.STORE_SCHEMA_MISSING
+  ) {
+    facts.hint =
+      `set ${ENV.postgresCreateTables}=true to create schema "${config.store.schema}" at start, or apply ` +
+      'deploy/postgres/001_tollgate.sql (schema "tollgate") before starting';
+  }
+  return facts;
 }
 
 await main();

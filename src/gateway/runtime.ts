@@ -10,7 +10,7 @@ import { type AmqpTollgate, createAmqpTollgate } from '../transports/amqp/index.
 import { HttpSignalSender } from '../transports/http/index.js';
 import { buildGateway } from './app.js';
 import { EgressBridge } from './bridges/egress.js';
-import { type GatewayConfig, redactUrl } from './config.js';
+import { describeStore, type GatewayConfig, redactUrl } from './config.js';
 import type { BrokerProbe, Lifecycle, RelayTrigger } from './context.js';
 import type { GatewayLogger } from './logging.js';
 import { MetricsObserver } from './metrics.js';
@@ -40,7 +40,8 @@ export async function startGateway(config: GatewayConfig, logger: GatewayLogger)
     collectDefaultMetrics({ register: registry });
     const store = await openStore(config.store);
     closers.push(() => store.close());
-    logger.info({ store: config.store.kind }, 'store open');
+    // Never the config itself: a PostgreSQL URL holds the password (describeStore masks it).
+    logger.info({ store: describeStore(config.store) }, 'store open');
     const metrics = new MetricsObserver(registry, store);
     const httpSender = new HttpSignalSender();
     closers.push(async () => httpSender.close());

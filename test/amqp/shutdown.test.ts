@@ -64,6 +64,10 @@ describe.each(STORE_KINDS)('AMQP graceful shutdown (%s store)', (kind) => {
     await tollgate.close();
     expect(Date.now() - begun).toBeLessThan(5_000);
     await waitFor('the message back in the queue', async () => (await probe.messageCount(orders)) === 1);
-    expect((await store.getToken(id))?.status).toBe('dispatched');
+    // The abandoned hop changed nothing. A store whose hop consumes first (PostgreSQL) holds the token's row
+    // while the handler runs: if the publisher came to mark it after that, its mark was skipped, and the token
+    // is still pending (for the relay).
+    const untouched = store.ownData?.mode === 'interactive' ? ['dispatched', 'pending'] : ['dispatched'];
+    expect(untouched).toContain((await store.getToken(id))?.status);
   });
 });

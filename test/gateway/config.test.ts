@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, TollgateError } from '../../src/core/errors.js';
-import { DEFAULTS, ENV, ENV_NAMES, loadConfig, redactUrl } from '../../src/gateway/config.js';
+import {
+  configSecrets,
+  DEFAULTS,
+  describeStore,
+  ENV,
+  ENV_NAMES,
+  loadConfig,
+  redactUrl,
+} from '../../src/gateway/config.js';
 
 const KEY = 'k-0123456789abcdef';
 
@@ -73,6 +81,110 @@ describe('gateway configuration', () => {
     });
   });
 
+  it('selects PostgreSQL with its defaults: schema tollgate, 10 connections, tables not created', () => {
+    const url = 'postgres://tollgate:s3cret@db.internal:5432/app';
+    const config = loadConfig({ [ENV.store]: 'postgres', [ENV.postgresUrl]: url });
+    expect(config.store).toEqual({
+      kind: 'postgres',
+      url,
+      schema: DEFAULTS.postgresSchema,
+      poolSize: DEFAULTS.postgresPoolSize,
+      createTables: false,
+    });
+    expect(DEFAULTS).toMatchObject({ postgresSchema: 'tollgate', postgresPoolSize: 10 });
+  });
+
+  it('reads every PostgreSQL setting from the environment and from the config file (camelCase)', () => {
+    const fromEnv = loadConfig({
+      [ENV.store]: 'postgres',
+      [ENV.postgresUrl]: 'postgresql://u:p@127.0.0.1/test?sslmode=disable',
+      [ENV.postgresSchema]: 'tg_orders',
+      [ENV.postgresPoolSize]: '4',
+      [ENV.postgresCreateTables]: 'true',
+      [ENV.tombstoneRetentionMs]: '60000',
+    });
+    expect(fromEnv.store).toEqual({
+      kind: 'postgres',
+      url: 'postgresql://u:p@127.0.0.1/test?sslmode=disable',
+      schema: 'tg_orders',
+      poolSize: 4,
+      createTables: true,
+      tombstoneRetentionMs: 60000,
+    });
+    const file = JSON.stringify({
+      store: 'postgres',
+      postgres: { url: 'postgres://u:p@db/app', schema: 'tg', poolSize: 3, createTables: true },
+    });
+    const fromFile = loadConfig({ [ENV.config]: '/etc/tollgate.json' }, () => file);
+    expect(fromFile.store).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u:p@db/app',
+      schema: 'tg',
+      poolSize: 3,
+      createTables: true,
+    });
+    // The environment wins over the file, setting by setting.
+    const mixed = loadConfig(
+      { [ENV.config]: '/etc/tollgate.json', [ENV.postgresUrl]: 'postgres://other/app2' },
+      () => file,
+    );
+    expect(mixed.store).toMatchObject({ url: 'postgres://other/app2', schema: 'tg', poolSize: 3 });
+    const bad = failure(
+      { [ENV.config]: '/c.json' },
+      { '/c.json': JSON.stringify({ store: 'postgres', postgres: { url: 'mysql://u:pw@h/db' } }) },
+    );
+    expect(bad.details.setting).toBe('/c.json:postgres.url');
+  });
+
+  it('accepts a Unix socket given by the host option', () => {
+    const url = 'postgres:///app?host=/run/postgresql';
+    expect(loadConfig({ [ENV.store]: 'postgres', [ENV.postgresUrl]: url }).store).toMatchObject({ url });
+  });
+
+  it.each([
+    ['not a url', 'hunter2-secret'],
+    ['http://tollgate:hunter2-secret@db/app', 'wrong protocol'],
+    ['postgres://tollgate:hunter2-secret@/app', 'no host'],
+    ['postgres://tollgate:hunter2-secret@db', 'no database'],
+    ['postgres://tollgate:hunter2-secret@db/', 'empty database'],
+    ['postgresql://tollgate:hunter2-secret%@db/app', 'bad percent-encoding in the password'],
+    ['postgres://tollgate:hunter2-secret@db:99999/app', 'bad port'],
+  ])('refuses the PostgreSQL URL %s (%s) without repeating the password', (url) => {
+    const error = failure({ [ENV.store]: 'postgres', [ENV.postgresUrl]: url });
+    expect(error.code).toBe(ErrorCodes.CONFIG_INVALID);
+    expect(error.details.setting).toBe(ENV.postgresUrl);
+    expect(error.message).toContain(ENV.postgresUrl);
+    expect(`${error.message} ${JSON.stringify(error.details)}`).not.toContain('hunter2');
+  });
+
+  it('describes the store for logs without its credentials, and lists the passwords to mask', () => {
+    const config = loadConfig({
+      [ENV.store]: 'postgres',
+      [ENV.postgresUrl]: 'postgres://tollgate:p%40ss-w0rd@db:5432/app',
+      [ENV.amqpUrl]: 'amqp://guest:rabbit-pw@rabbit:5672',
+    });
+    const described = describeStore(config.store);
+    expect(described).toEqual({
+      kind: 'postgres',
+      url: 'postgres://tollgate:***@db:5432/app',
+      schema: 'tollgate',
+      poolSize: 10,
+      createTables: false,
+    });
+    expect(JSON.stringify(described)).not.toContain('w0rd');
+    expect(configSecrets(config).sort()).toEqual(['p%40ss-w0rd', 'p@ss-w0rd', 'rabbit-pw'].sort());
+    expect(configSecrets(loadConfig({ [ENV.amqpUrl]: 'off' }))).toEqual([]);
+    // node-postgres also reads a password given as an option of the URL.
+    const option = loadConfig({
+      [ENV.store]: 'postgres',
+      [ENV.postgresUrl]: 'postgres://tollgate@db/app?password=opt%20secret&sslmode=disable',
+      [ENV.amqpUrl]: 'off',
+    });
+    expect(describeStore(option.store).url).toBe('postgres://tollgate@db/app?password=***&sslmode=disable');
+    expect(configSecrets(option)).toEqual(expect.arrayContaining(['opt secret', 'opt%20secret']));
+    expect(describeStore(loadConfig({}).store)).toEqual({ kind: 'sqlite', filename: DEFAULTS.sqlitePath });
+  });
+
   it('reads bridges from the environment as JSON and from a config file, with defaults filled in', () => {
     const bridges = {
       ingress: [{ route: 'orders', exchange: 'shop', routingKey: 'order.placed' }],
@@ -118,7 +230,7 @@ describe('gateway configuration', () => {
     [{ [ENV.port]: 'eighty' }, ENV.port],
     [{ [ENV.port]: '70000' }, ENV.port],
     [{ [ENV.port]: '80.5' }, ENV.port],
-    [{ [ENV.store]: 'postgres' }, ENV.store],
+    [{ [ENV.store]: 'mysql' }, ENV.store],
     [{ [ENV.logLevel]: 'loud' }, ENV.logLevel],
     [{ [ENV.amqpUrl]: 'http://rabbit' }, ENV.amqpUrl],
     [{ [ENV.apiKeysAdmin]: 'short' }, ENV.apiKeysAdmin],
@@ -150,6 +262,31 @@ describe('gateway configuration', () => {
     [{ [ENV.store]: 'dynamodb', [ENV.dynamoCreateTables]: 'yes' }, ENV.dynamoCreateTables],
     [{ [ENV.store]: 'dynamodb', [ENV.dynamoStatusShards]: '0' }, ENV.dynamoStatusShards],
     [{ [ENV.store]: 'dynamodb', [ENV.dynamoStatusShards]: '65' }, ENV.dynamoStatusShards],
+    [{ [ENV.store]: 'postgres' }, ENV.postgresUrl],
+    [
+      { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresSchema]: 'Tollgate' },
+      ENV.postgresSchema,
+    ],
+    [
+      { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresSchema]: 'pg_tg' },
+      ENV.postgresSchema,
+    ],
+    [
+      { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresSchema]: 'a-b' },
+      ENV.postgresSchema,
+    ],
+    [
+      { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresPoolSize]: '0' },
+      ENV.postgresPoolSize,
+    ],
+    [
+      { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresPoolSize]: 'ten' },
+      ENV.postgresPoolSize,
+    ],
+    [
+      { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresCreateTables]: 'yes' },
+      ENV.postgresCreateTables,
+    ],
     [{ [ENV.bodyLimitBytes]: '10' }, ENV.bodyLimitBytes],
     [{ [ENV.shutdownTimeoutMs]: '-1' }, ENV.shutdownTimeoutMs],
     [{ [ENV.config]: '/nope.json' }, ENV.config],

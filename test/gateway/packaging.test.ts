@@ -26,10 +26,10 @@ function yamlDocs(path: string): Doc[] {
   return docs.map((doc) => asDoc(doc.toJS()));
 }
 
-function yamlFilesUnder(dir: string): string[] {
+function yamlFilesUnder(dir: string, recursive = true): string[] {
   const absolute = join(ROOT, dir);
   if (!existsSync(absolute)) return [];
-  return readdirSync(absolute, { withFileTypes: true, recursive: true })
+  return readdirSync(absolute, { withFileTypes: true, recursive })
     .filter((entry) => entry.isFile() && /\.ya?ml$/.test(entry.name))
     .map((entry) => relative(ROOT, join(entry.parentPath, entry.name)));
 }
@@ -115,7 +115,8 @@ describe('docker-compose.yml', () => {
 
 describe('deploy/ (Kubernetes and DynamoDB)', () => {
   const files = yamlFilesUnder('deploy');
-  const k8sDocs = yamlFilesUnder('deploy/k8s').flatMap(yamlDocs);
+  // The base manifests; deploy/k8s/postgres/ holds replacements for two of them (tested below).
+  const k8sDocs = yamlFilesUnder('deploy/k8s', false).flatMap(yamlDocs);
   const byKind = (kind: string) => k8sDocs.filter((d) => d.kind === kind);
 
   it('parses every YAML file under deploy/', () => {
@@ -182,6 +183,94 @@ describe('deploy/ (Kubernetes and DynamoDB)', () => {
     const data = at(byKind('ConfigMap')[0], 'data') as Record<string, string>;
     expect(data[ENV.dynamoTokensTable]).toBe(at(stack, 'Parameters', 'TokensTableName', 'Default'));
     expect(data[ENV.dynamoStateTable]).toBe(at(stack, 'Parameters', 'StateTableName', 'Default'));
+  });
+});
+
+describe('PostgreSQL packaging (compose profile and Kubernetes variant)', () => {
+  const SCHEMA_SQL = 'deploy/postgres/001_tollgate.sql';
+  const [compose] = yamlDocs('docker-compose.yml');
+  const services = at(compose, 'services') as Record<string, Doc>;
+
+  it('compose: PostgreSQL 16 behind the postgres profile, schema from deploy/postgres, healthy over TCP', () => {
+    const postgres = services.postgres as Doc;
+    expect(postgres.image).toBe('postgres:16');
+    expect(postgres.profiles).toEqual(['postgres']);
+    const probe = at(postgres, 'healthcheck', 'test') as string[];
+    expect(probe).toContain('pg_isready');
+    // The init scripts run on a server that listens on its socket only: a TCP probe waits for them.
+    expect(probe.slice(probe.indexOf('-h'), probe.indexOf('-h') + 2)).toEqual(['-h', '127.0.0.1']);
+    const mounts = (postgres.volumes as string[]).map((v) => v.split(':'));
+    const init = mounts.find(([, target]) => target?.startsWith('/docker-entrypoint-initdb.d/'));
+    expect(init?.[0]).toBe(`./${SCHEMA_SQL}`);
+    expect(existsSync(join(ROOT, SCHEMA_SQL)), SCHEMA_SQL).toBe(true);
+  });
+
+  it('compose: a gateway on PostgreSQL with settings config.ts accepts, beside the DynamoDB one', () => {
+    const gateway = services['gateway-postgres'] as Doc;
+    const postgres = services.postgres as Doc;
+    expect(gateway.profiles).toEqual(['postgres']);
+    expect(gateway.command).toEqual(dockerEntry().command);
+    expect(at(gateway, 'depends_on', 'postgres', 'condition')).toBe('service_healthy');
+    expect(at(gateway, 'depends_on', 'rabbitmq', 'condition')).toBe('service_healthy');
+    const env = gateway.environment as Record<string, string>;
+    envNamesOk(Object.keys(env));
+    const config = loadConfig(env);
+    if (config.store.kind !== 'postgres') throw new Error(`store is ${config.store.kind}`);
+    // Tables come from the mounted SQL file, as in production.
+    expect(config.store.createTables).toBe(false);
+    const url = new URL(config.store.url);
+    const pgEnv = postgres.environment as Record<string, string>;
+    expect(url.hostname).toBe('postgres');
+    expect(decodeURIComponent(url.username)).toBe(pgEnv.POSTGRES_USER);
+    expect(decodeURIComponent(url.password)).toBe(pgEnv.POSTGRES_PASSWORD);
+    expect(url.pathname).toBe(`/${pgEnv.POSTGRES_DB}`);
+    // The mounted file creates the schema the gateway is told to use.
+    expect(read(SCHEMA_SQL)).toMatch(new RegExp(`CREATE SCHEMA[^;]*\\b${config.store.schema}\\b`, 'i'));
+    expect(config.host).toBe('0.0.0.0');
+    // Its own host port, so both gateways can run at once.
+    const published = (gateway.ports as string[]).map((p) => p.split(':'));
+    expect(published.map(([, inside]) => Number(inside))).toContain(config.port);
+    expect(published.map(([host]) => host)).not.toContain(String(DEFAULTS.port));
+    const probe = (at(gateway, 'healthcheck', 'test') as string[]).join(' ');
+    expect(probe).toContain(`http://127.0.0.1:${config.port}/health/ready`);
+  });
+
+  it('Kubernetes: a ConfigMap and Secret that stand in for the base ones, the URL only in the Secret', () => {
+    const docs = yamlFilesUnder('deploy/k8s/postgres').flatMap(yamlDocs);
+    const base = yamlFilesUnder('deploy/k8s', false).flatMap(yamlDocs);
+    const one = (list: Doc[], kind: string) => {
+      const found = list.filter((d) => d.kind === kind);
+      expect(found, kind).toHaveLength(1);
+      return found[0] as Doc;
+    };
+    const configMap = one(docs, 'ConfigMap');
+    const secret = one(docs, 'Secret');
+    const deployment = one(base, 'Deployment');
+    // Same names as the base ConfigMap and Secret, so the Deployment's envFrom picks them up unchanged.
+    const container = at(deployment, 'spec', 'template', 'spec', 'containers', 0) as Doc;
+    const sources = container.envFrom as Array<Record<string, { name: string }>>;
+    expect(at(configMap, 'metadata', 'name')).toBe(sources.map((s) => s.configMapRef?.name).find(Boolean));
+    expect(at(secret, 'metadata', 'name')).toBe(sources.map((s) => s.secretRef?.name).find(Boolean));
+
+    const data = configMap.data as Record<string, string>;
+    const stringData = secret.stringData as Record<string, string>;
+    envNamesOk([...Object.keys(data), ...Object.keys(stringData)]);
+    expect(data[ENV.store]).toBe('postgres');
+    expect(Object.keys(data)).not.toContain(ENV.postgresUrl);
+    expect(Object.keys(stringData)).toContain(ENV.postgresUrl);
+    expect(Object.keys(data).filter((k) => k.startsWith('TOLLGATE_DYNAMODB_'))).toEqual([]);
+    const config = loadConfig({ ...data, ...stringData });
+    if (config.store.kind !== 'postgres') throw new Error(`store is ${config.store.kind}`);
+    expect(config.store.createTables).toBe(false);
+    expect(config.host).toBe('0.0.0.0');
+
+    // Every pod the HPA and a rolling update can run at once fits PostgreSQL's default max_connections (100,
+    // 3 reserved for superusers).
+    const maxReplicas = at(one(base, 'HorizontalPodAutoscaler'), 'spec', 'maxReplicas') as number;
+    const maxSurge = at(deployment, 'spec', 'strategy', 'rollingUpdate', 'maxSurge') as number;
+    expect(
+      (config.store.poolSize ?? DEFAULTS.postgresPoolSize) * (maxReplicas + maxSurge),
+    ).toBeLessThanOrEqual(97);
   });
 });
 

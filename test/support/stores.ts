@@ -5,9 +5,12 @@ import { inject } from 'vitest';
 import { newTokenId } from '../../src/core/ids.js';
 import type { TokenStore } from '../../src/core/store.js';
 import { openStore, type StoreConfig } from '../../src/stores/open.js';
+import { freshSchemaName, POSTGRES_TEST_URL } from './postgres.js';
 
-export type StoreKind = 'sqlite' | 'dynamodb';
-export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'dynamodb'];
+export { POSTGRES_TEST_URL };
+
+export type StoreKind = 'sqlite' | 'dynamodb' | 'postgres';
+export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'dynamodb', 'postgres'];
 
 let scratch: string | undefined;
 function scratchDir(): string {
@@ -15,7 +18,10 @@ function scratchDir(): string {
   return scratch;
 }
 
-/** A config for a fresh, empty store of the given kind (its own SQLite file, or its own DynamoDB tables). */
+/**
+ * A config for a fresh, empty store of the given kind: its own SQLite file, its own DynamoDB tables, or its own
+ * PostgreSQL schema (dropped after the test file).
+ */
 export function freshStoreConfig(
   kind: StoreKind,
   options: { tombstoneRetentionMs?: number } = {},
@@ -24,6 +30,9 @@ export function freshStoreConfig(
     .replace(/[^A-Za-z0-9]/g, '')
     .slice(0, 12);
   if (kind === 'sqlite') return { kind, filename: join(scratchDir(), `${unique}.db`), ...options };
+  if (kind === 'postgres') {
+    return { kind, url: POSTGRES_TEST_URL, schema: freshSchemaName(), createTables: true, ...options };
+  }
   return {
     kind,
     endpoint: inject('dynamoEndpoint'),
