@@ -1,4 +1,9 @@
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -136,4 +141,3 @@ ownTablesContract<SqliteTx>('SQLite (staged statements in the same file)', {
   },
   refusedCode: ErrorCodes.OWN_CONDITION_FAILED,
 });
-

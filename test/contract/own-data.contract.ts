@@ -62,7 +62,8 @@ export function ownTablesContract<Tx>(name: string, tables: OwnTables<Tx>): void
       const { store, table, balance, cleanup } = await tables.open();
       try {
         const token = await mintRoot(store, { account: 'a-1', amount: 30 });
-        const credit = (tx: Tx, p: { account: string; amount: number }) => tables.credit(tx, table, p.account, p.amount);
+        const credit = (tx: Tx, p: { account: string; amount: number }) =>
+          tables.credit(tx, table, p.account, p.amount);
         const first = await deliver(store, token, credit);
         expect(first.kind).toBe('processed');
         expect(await balance('a-1')).toBe(30);
