@@ -13,8 +13,22 @@ import {
 import { fingerprint } from '../src/core/fingerprint.js';
 import { pendingToken } from '../src/core/mint.js';
 import { processSignal } from '../src/core/processor.js';
-import type { CommitFailure, ConsumeRequest, HopWrites, OpenTransaction, TokenStore } from '../src/core/store.js';
+import type {
+  CommitFailure,
+  ConsumeRequest,
+  HopWrites,
+  OpenTransaction,
+  StateWrite,
+  TokenStore,
+} from '../src/core/store.js';
 import type { TokenRecord } from '../src/core/token.js';
+import {
+  commitFailure,
+  type ErrorContext,
+  storeError,
+  type Verdict,
+  verdictOf,
+} from '../src/stores/postgres/failures.js';
 import { type PgTx, PostgresTokenStore } from '../src/stores/postgres/postgres-store.js';
 import { MIGRATION_FILES, migrationSql } from '../src/stores/postgres/schema.js';
 import { freshSchemaName, POSTGRES_TEST_URL, schemaExists, withAdmin } from './support/postgres.js';
@@ -51,6 +65,45 @@ function deferred() {
   });
   return { promise, resolve };
 }
+
+describe('PostgreSQL store: reading failures', () => {
+  const withCode = (code: string) => Object.assign(new Error('any text'), { code });
+  it.each([
+    ['40001', {}, 'conflict'],
+    ['40P01', {}, 'conflict'],
+    ['23505', {}, 'duplicate'],
+    ['08006', {}, 'unavailable'],
+    ['08P01', {}, 'unavailable'],
+    ['57P01', {}, 'unavailable'],
+    ['57P03', { connecting: true }, 'unavailable'],
+    ['53300', { connecting: true }, 'unavailable'],
+    ['ECONNREFUSED', { connecting: true }, 'unavailable'],
+    ['ECONNRESET', {}, 'unavailable'],
+    ['42P01', {}, 'schema-missing'],
+    ['3F000', {}, 'schema-missing'],
+    ['28P01', { connecting: true }, 'permanent'],
+    ['3D000', { connecting: true }, 'permanent'],
+    ['22P02', {}, 'permanent'],
+  ] as Array<[string, ErrorContext, Verdict]>)('reads %s (%o) as %s', (code, context, verdict) => {
+    expect(verdictOf(withCode(code), context)).toBe(verdict);
+  });
+
+  it('reads an error without a code by where it came from, never by its text', () => {
+    const terminated = new Error('Connection terminated unexpectedly');
+    expect(verdictOf(terminated)).toBe('permanent');
+    expect(verdictOf(terminated, { connectionLost: true })).toBe('unavailable');
+    expect(verdictOf(new Error('timeout exceeded when trying to connect'), { connecting: true })).toBe(
+      'unavailable',
+    );
+    expect(commitFailure(terminated, { connectionLost: true })).toEqual({
+      kind: 'transient',
+      cause: terminated,
+    });
+    expect(commitFailure(withCode('23514'))).toMatchObject({ kind: 'permanent' });
+    expect(storeError(withCode('40001'), 'getToken')).toBeInstanceOf(StoreUnavailableError);
+    expect(storeError(withCode('42P01'), 'getToken')).toBeInstanceOf(StoreSchemaMissingError);
+  });
+});
 
 describe('PostgreSQL store: opening', () => {
   it('refuses a schema without Tollgate tables with StoreSchemaMissingError saying how to create them', async () => {
@@ -89,9 +142,9 @@ describe('PostgreSQL store: opening', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(StoreUnavailableError);
     expect(Date.now() - started).toBeLessThan(5_000);
-    expect(`${(error as Error).message}${JSON.stringify((error as StoreUnavailableError).details)}`).not.toContain(
-      'secret-password',
-    );
+    expect(
+      `${(error as Error).message}${JSON.stringify((error as StoreUnavailableError).details)}`,
+    ).not.toContain('secret-password');
   });
 
   it('ships deploy/postgres migrations identical to what ensureSchema runs', () => {
@@ -137,7 +190,9 @@ describe('PostgreSQL store: records', () => {
     const store = await freshPgStore();
     const payload = { z: 1, a: [null, 'é\u0000\ud83d\ude00"\\'], m: { y: true, b: 1.5 } };
     const token = pendingToken({ destination: queue, payload }, { mintedBy: 'edge', now: Date.now() });
-    const nullPayload: TokenRecord = { ...pendingToken({ destination: queue, payload: null }, { mintedBy: 'e', now: 1 }) };
+    const nullPayload: TokenRecord = {
+      ...pendingToken({ destination: queue, payload: null }, { mintedBy: 'e', now: 1 }),
+    };
     await store.mint([token, nullPayload]);
     const read = await store.getToken(token.id);
     expect(JSON.stringify(read?.payload)).toBe(JSON.stringify(payload));
@@ -151,13 +206,98 @@ describe('PostgreSQL store: records', () => {
   it('names the taken id when a mint of several tokens collides, and mints none of them', async () => {
     const store = await freshPgStore();
     const taken = await mintRoot(store, { n: 1 });
-    const fresh = pendingToken({ destination: queue, payload: { n: 2 } }, { mintedBy: 'edge', now: Date.now() });
+    const fresh = pendingToken(
+      { destination: queue, payload: { n: 2 } },
+      { mintedBy: 'edge', now: Date.now() },
+    );
     await expect(store.mint([fresh, taken])).rejects.toMatchObject({
       code: ErrorCodes.TOKEN_EXISTS,
       details: { tokenId: taken.id },
     });
     expect(await store.getToken(fresh.id)).toBeUndefined();
     await store.close();
+  });
+});
+
+describe('PostgreSQL store: state writes in one statement', () => {
+  let store: PostgresTokenStore;
+  beforeAll(async () => {
+    store = await freshPgStore();
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  /** Commits `writes` with a fresh token over state holding `existing` at version 1. */
+  async function commitOver(existing: string[], writes: StateWrite[], mints: TokenRecord[] = []) {
+    const prefix = `${Math.random().toString(36).slice(2)}/`;
+    const key = (k: string) => prefix + k;
+    if (existing.length > 0) {
+      const setup = await mintRoot(store);
+      const done = await store.commit({
+        consume: consumeOf(setup),
+        writes: existing.map((k) => ({ key: key(k), value: `old ${k}` })),
+        mints: [],
+        now: Date.now(),
+      });
+      expect(done).toEqual({ ok: true });
+    }
+    const token = await mintRoot(store);
+    const result = await store.commit({
+      consume: consumeOf(token),
+      writes: writes.map((w) => ({ ...w, key: key(w.key) })),
+      mints,
+      now: Date.now(),
+    });
+    const read = async (k: string) => store.readState(key(k));
+    return { result, read, token, key };
+  }
+
+  it.each([
+    ['a blind put over an existing key', ['a'], { key: 'a', value: 2 }, true],
+    ['a put at version 0 over a missing key', [], { key: 'a', value: 2, expectedVersion: 0 }, true],
+    ['a put at version 0 over an existing key', ['a'], { key: 'a', value: 2, expectedVersion: 0 }, false],
+    ['a put at the current version', ['a'], { key: 'a', value: 2, expectedVersion: 1 }, true],
+    ['a put at another version', ['a'], { key: 'a', value: 2, expectedVersion: 2 }, false],
+    ['a put at a version over a missing key', [], { key: 'a', value: 2, expectedVersion: 1 }, false],
+    ['a blind delete of a missing key', [], { key: 'a' }, true],
+    ['a delete at version 0 of a missing key', [], { key: 'a', expectedVersion: 0 }, true],
+    ['a delete at version 0 of an existing key', ['a'], { key: 'a', expectedVersion: 0 }, false],
+    ['a delete at the current version', ['a'], { key: 'a', expectedVersion: 1 }, true],
+    ['a delete at another version', ['a'], { key: 'a', expectedVersion: 3 }, false],
+  ] as Array<[string, string[], StateWrite, boolean]>)(
+    '%s: holds = %s',
+    async (_what, existing, write, holds) => {
+      const others: StateWrite[] = [
+        { key: 'z-blind', value: 'z' },
+        { key: 'b-new', value: 'b', expectedVersion: 0 },
+      ];
+      const { result, read, token } = await commitOver(existing, [...others, write]);
+      if (!holds) {
+        expect(result).toMatchObject({ ok: false, failure: { kind: 'version-conflict' } });
+        expect(result.ok || (result.failure as { key: string }).key.endsWith('/a')).toBe(true);
+        expect((await store.getToken(token.id))?.status).toBe('pending');
+        expect(await read('z-blind')).toBeUndefined();
+        expect(await read('a')).toEqual(
+          existing.length ? expect.objectContaining({ value: 'old a', version: 1 }) : undefined,
+        );
+        return;
+      }
+      expect(result).toEqual({ ok: true });
+      expect((await store.getToken(token.id))?.status).toBe('consumed');
+      expect(await read('z-blind')).toMatchObject({ value: 'z', version: 1 });
+      expect(await read('b-new')).toMatchObject({ value: 'b', version: 1 });
+      const after = await read('a');
+      if (write.value === undefined) expect(after).toBeUndefined();
+      else expect(after).toMatchObject({ value: 2, version: existing.length + 1 });
+    },
+  );
+
+  it('reports the first of two tokens with one id in a commit as a mint collision', async () => {
+    const child = pendingToken({ destination: queue, payload: { c: 1 } }, { mintedBy: 'e', now: 1 });
+    const { result } = await commitOver([], [{ key: 'k', value: 1 }], [child, { ...child }]);
+    expect(result).toEqual({ ok: false, failure: { kind: 'mint-collision', tokenId: child.id } });
+    expect(await store.getToken(child.id)).toBeUndefined();
   });
 });
 
@@ -224,7 +364,10 @@ describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () 
       await credit(handle, 'own-2', 1);
       return hop('again');
     });
-    expect(again).toEqual({ ok: false, failure: { kind: 'token-not-live', status: 'consumed', expired: false } });
+    expect(again).toEqual({
+      ok: false,
+      failure: { kind: 'token-not-live', status: 'consumed', expired: false },
+    });
     expect(ran).toBe(false);
     expect(await balance('own-2')).toBe(1);
 
@@ -263,12 +406,24 @@ describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () 
   it('commits state writes, mints and the stored response with its own SQL', async () => {
     const token = await mintRoot(store);
     const child = pendingToken({ destination: queue, payload: { child: 1 } }, { mintedBy: 'ledger', now: 5 });
-    const response = { statusCode: 201, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };
-    const outcome = await store.ownData.transact(consumeOf(token), Date.now(), async ({ handle, readState }) => {
-      await credit(handle, 'own-5', 2);
-      expect(await readState('own-5/state')).toBeUndefined();
-      return hop(7, { writes: [{ key: 'own-5/state', value: { a: 1 }, expectedVersion: 0 }], mints: [child], response });
-    });
+    const response = {
+      statusCode: 201,
+      headers: { 'content-type': 'application/json' },
+      body: '{"ok":true}',
+    };
+    const outcome = await store.ownData.transact(
+      consumeOf(token),
+      Date.now(),
+      async ({ handle, readState }) => {
+        await credit(handle, 'own-5', 2);
+        expect(await readState('own-5/state')).toBeUndefined();
+        return hop(7, {
+          writes: [{ key: 'own-5/state', value: { a: 1 }, expectedVersion: 0 }],
+          mints: [child],
+          response,
+        });
+      },
+    );
     expect(outcome).toEqual({ ok: true, value: 7 });
     expect(await balance('own-5')).toBe(2);
     expect(await store.readState('own-5/state')).toEqual({ key: 'own-5/state', value: { a: 1 }, version: 1 });
@@ -431,11 +586,35 @@ describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () 
     expect((await store.getToken(token.id))?.status).toBe('pending');
   });
 
+  it('closes within its grace period while a hop never ends, rolling that hop back', async () => {
+    const other = await PostgresTokenStore.open({ url: POSTGRES_TEST_URL, schema: store.schema });
+    const token = await mintRoot(other);
+    const entered = deferred();
+    void other.ownData.transact(consumeOf(token), Date.now(), async ({ handle }) => {
+      await credit(handle, 'own-11', 1);
+      entered.resolve();
+      return new Promise<HopWrites<void>>(() => undefined);
+    });
+    await entered.promise;
+    const started = Date.now();
+    await other.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((await store.getToken(token.id))?.status).toBe('pending');
+    expect(await balance('own-11')).toBeUndefined();
+  });
+
   it('refuses transaction control on the handle, and the handle once the body returned', async () => {
     const token = await mintRoot(store);
     let kept: PgTx | undefined;
     const outcome = await store.ownData.transact(consumeOf(token), Date.now(), async ({ handle }) => {
-      for (const text of ['COMMIT', ' begin', '/* x */ rollback', 'END', '-- c\nABORT', 'prepare transaction $$x$$']) {
+      for (const text of [
+        'COMMIT',
+        ' begin',
+        '/* x */ rollback',
+        'END',
+        '-- c\nABORT',
+        'prepare transaction $$x$$',
+      ]) {
         await expect(handle.query(text)).rejects.toBeInstanceOf(InvalidArgumentError);
       }
       await handle.query('SAVEPOINT s1');

@@ -270,6 +270,19 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
         }
         return result;
       };
+      // An interactive store (PostgreSQL) commits in transact(), not commit(): lose that answer instead.
+      const own = store.ownData;
+      if (own?.mode === 'interactive') {
+        const transact: typeof own.transact = async (consume, now, body) => {
+          const result = await own.transact(consume, now, body);
+          if (result.ok && lost === 0) {
+            lost += 1;
+            return { ok: false, failure: { kind: 'transient', cause: new Error('socket hang up') } };
+          }
+          return result;
+        };
+        Object.defineProperty(lossy, 'ownData', { value: { mode: 'interactive', transact } });
+      }
       let runs = 0;
       const outcome = await processSignal({
         store: lossy,

@@ -80,12 +80,12 @@ export function verdictOf(error: unknown, context: ErrorContext = {}): Verdict {
     return error instanceof StoreUnavailableError ? 'unavailable' : 'permanent';
   }
   const code = codeOf(error);
+  // The server's own answer (a wrong password or database at connect included) says what it means.
   if (code !== undefined && SQLSTATE.test(code)) {
-    const known = BY_SQLSTATE[code] ?? BY_SQLSTATE_CLASS[code.slice(0, 2)];
-    if (known !== undefined) return known;
-  } else if (code !== undefined && NETWORK_CODES.has(code)) {
-    return 'unavailable';
+    return BY_SQLSTATE[code] ?? BY_SQLSTATE_CLASS[code.slice(0, 2)] ?? 'permanent';
   }
+  if (code !== undefined && NETWORK_CODES.has(code)) return 'unavailable';
+  // No answer at all: a connection that could not be made, or one that broke under the statement.
   if (context.connectionLost || context.connecting) return 'unavailable';
   return 'permanent';
 }

@@ -28,7 +28,13 @@ import type {
   StateWrite,
   TokenStore,
 } from '../../core/store.js';
-import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import {
+  IN_FLIGHT_STATUSES,
+  LIVE_STATUSES,
+  type StoredResponse,
+  type TokenRecord,
+  type TokenStatus,
+} from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
 import {
   commitFailure,
@@ -70,7 +76,10 @@ export interface PostgresStoreOptions {
  * - Usable only while the handler runs; a query after it returned fails with ClosedError.
  */
 export interface PgTx {
-  query<R = Record<string, unknown>>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number }>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number }>;
 }
 
 const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -168,7 +177,10 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     });
     // An idle client's connection broke: the pool has already dropped it; the next checkout makes a new one.
     this.pool.on('error', () => {});
-    this.ownData = { mode: 'interactive', transact: (consume, now, body) => this.transact(consume, now, body) };
+    this.ownData = {
+      mode: 'interactive',
+      transact: (consume, now, body) => this.transact(consume, now, body),
+    };
   }
 
   /**
@@ -216,14 +228,21 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     });
     const version = await this.schemaVersion();
     if (version !== SCHEMA_VERSION) {
-      throw new StoreFailureError(`PostgreSQL schema "${this.schema}" did not reach version ${SCHEMA_VERSION}`, {
-        schema: this.schema,
-        version: version ?? null,
-      });
+      throw new StoreFailureError(
+        `PostgreSQL schema "${this.schema}" did not reach version ${SCHEMA_VERSION}`,
+        {
+          schema: this.schema,
+          version: version ?? null,
+        },
+      );
     }
   }
 
   async getToken(id: string): Promise<TokenRecord | undefined> {
+    if (!isStorableText(id)) {
+      this.ensureOpen();
+      return undefined;
+    }
     const { rows } = await this.run('getToken', (client) => exec(client, this.sql.getToken, [id]));
     const row = rows[0];
     return row ? fromTuple(row as TokenTuple) : undefined;
@@ -284,7 +303,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       }
       await client.query('BEGIN');
       const failure =
-        (await this.consume(client, consume, now, true)) ?? (await this.write(client, writes, mints));
+        (await this.consume(client, consume, now, true)) ?? (await this.stage(client, writes, mints));
       if (failure) {
         await client.query('ROLLBACK');
         return { ok: false, failure };
@@ -311,6 +330,10 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async revoke(id: string, now: number): Promise<TokenRecord> {
+    if (!isStorableText(id)) {
+      this.ensureOpen();
+      throw new UnknownTokenError(id);
+    }
     return this.run('revoke', async (client) => {
       for (let round = 0; round < 3; round++) {
         const { rows } = await exec(client, this.sql.revoke, [id, now + this.retentionMs]);
@@ -342,6 +365,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async releaseLease(id: string): Promise<void> {
+    if (!isStorableText(id)) return this.ensureOpen();
     await this.run('releaseLease', (client) => exec(client, this.sql.releaseLease, [id]));
   }
 
@@ -431,8 +455,9 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
         hop = await body({
           handle: tx.handle,
           readState: (key) =>
-            tx.track(readStateOn(client, this.sql, key), (error) =>
-              storeError(error, 'readState', this.context(client)),
+            tx.run(
+              () => readStateOn(client, this.sql, key),
+              (error) => storeError(error, 'readState', this.context(client)),
             ),
         });
       } catch (error) {
@@ -447,19 +472,18 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       // 3. What the handler staged, then commit.
       try {
         assertDistinctKeys(hop.writes);
-        const failure = await this.write(client, hop.writes, hop.mints);
+        const response = hop.response && { tokenId: consume.tokenId, value: hop.response };
+        const failure = await this.stage(client, hop.writes, hop.mints, response);
         if (failure) {
           await client.query('ROLLBACK');
           return { ok: false, failure };
-        }
-        if (hop.response !== undefined) {
-          await exec(client, this.sql.storeResponse, [consume.tokenId, JSON.stringify(hop.response)]);
         }
         const committed = await commitOrFailure(client, tx.failure);
         return committed.ok ? { ok: true, value: hop.value } : committed;
       } catch (error) {
         // A statement refused because the handler left the transaction aborted: the handler's error says why.
-        const cause = codeOf(error) === IN_FAILED_TRANSACTION && tx.failure !== undefined ? tx.failure : error;
+        const cause =
+          codeOf(error) === IN_FAILED_TRANSACTION && tx.failure !== undefined ? tx.failure : error;
         const failure = commitFailure(cause, this.context(client));
         destroy = await this.abandon(client);
         if (error instanceof TollgateError) throw error;
@@ -482,48 +506,45 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     return consumed.rowCount === 1 ? undefined : classifyUnconsumable(client, this.sql, consume, now);
   }
 
-  /** The state writes (optimistic versions), then the mints; the first refusal, if any. */
-  private async write(
+  /**
+   * What the handler staged, in one statement: the state writes (optimistic versions), the mints, and the
+   * answer kept on the consumed token. Returns the first refusal, if any; the caller then rolls back, so it does
+   * not matter that the statement's other parts ran.
+   */
+  private async stage(
     client: PoolClient,
     writes: readonly StateWrite[],
     mints: readonly TokenRecord[],
+    response?: { tokenId: string; value: StoredResponse },
   ): Promise<CommitFailure | undefined> {
-    // In key order: two hops writing the same keys lock them in the same order, so they cannot deadlock.
+    if (writes.length === 0 && mints.length === 0 && response === undefined) return undefined;
+    // In key order: two hops writing the same keys lock them in the same order.
     const ordered = writes.length > 1 ? [...writes].sort((a, b) => compareText(a.key, b.key)) : writes;
-    for (const write of ordered) {
-      if (!(await this.applyWrite(client, write))) return { kind: 'version-conflict', key: write.key };
+    const { rows } = await exec(client, this.sql.stage, [
+      ordered.map((w) => w.key),
+      ordered.map((w) => (w.value === undefined ? null : JSON.stringify(w.value))),
+      ordered.map((w) => w.expectedVersion ?? null),
+      ...tokenColumns(mints),
+      response?.tokenId ?? null,
+      response ? JSON.stringify(response.value) : null,
+    ]);
+    const [held, present, minted] = (rows[0] ?? [[], [], []]) as [string[], string[], string[]];
+    for (const { key, value, expectedVersion } of ordered) {
+      if (expectedVersion === undefined) continue;
+      // A delete at version 0 holds if there is nothing to delete; every other conditional write if it wrote.
+      const holds =
+        value === undefined && expectedVersion === 0 ? !present.includes(key) : held.includes(key);
+      if (!holds) return { kind: 'version-conflict', key };
     }
-    if (mints.length === 0) return undefined;
-    const { rows } = await exec(client, this.sql.mintUnlessTaken, tokenColumns(mints));
-    if (rows.length === mints.length) return undefined;
+    if (minted.length === mints.length) return undefined;
     // The first token not inserted: its id was taken, or an earlier token of this commit has the same id.
-    const inserted = new Set(rows.map((row) => row[0] as string));
+    const inserted = new Set(minted);
     const seen = new Set<string>();
     for (const token of mints) {
       if (!inserted.has(token.id) || seen.has(token.id)) return { kind: 'mint-collision', tokenId: token.id };
       seen.add(token.id);
     }
     return { kind: 'mint-collision', tokenId: (mints[0] as TokenRecord).id };
-  }
-
-  /** One state write; false if its expected version did not hold. */
-  private async applyWrite(client: PoolClient, write: StateWrite): Promise<boolean> {
-    const { key, value, expectedVersion } = write;
-    if (value === undefined) {
-      if (expectedVersion === undefined) {
-        await exec(client, this.sql.deleteState, [key]);
-        return true;
-      }
-      if (expectedVersion === 0) return (await exec(client, this.sql.stateExists, [key])).rowCount === 0;
-      return (await exec(client, this.sql.deleteStateAt, [key, expectedVersion])).rowCount === 1;
-    }
-    const json = JSON.stringify(value);
-    if (expectedVersion === undefined) {
-      await exec(client, this.sql.putState, [key, json]);
-      return true;
-    }
-    if (expectedVersion === 0) return (await exec(client, this.sql.insertState, [key, json])).rowCount === 1;
-    return (await exec(client, this.sql.updateStateAt, [key, json, expectedVersion])).rowCount === 1;
   }
 
   private consumeValues(consume: ConsumeRequest, now: number, withResponse: boolean): unknown[] {
@@ -541,11 +562,16 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   /** Whether a handler's error leaves the hop worth running again: the error that says so, if any. */
   private retryCause(client: PoolClient, tx: HopTransaction, error: unknown): unknown {
     if (this.broken.has(client)) return tx.failure ?? error;
-    if (tx.failure !== undefined && isRetriable(verdictOf(tx.failure, this.context(client)))) return tx.failure;
+    if (tx.failure !== undefined && isRetriable(verdictOf(tx.failure, this.context(client))))
+      return tx.failure;
     return conflictIn(error);
   }
 
-  private async page(statement: Statement, partition: string, options: ListOptions): Promise<Page<TokenRecord>> {
+  private async page(
+    statement: Statement,
+    partition: string,
+    options: ListOptions,
+  ): Promise<Page<TokenRecord>> {
     const limit = pageLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const { rows } = await this.run('list', (client) =>
@@ -633,8 +659,9 @@ function codeOf(error: unknown): unknown {
 }
 
 /**
- * The open transaction lent to a handler: its handle (`ctx.tx`) and the first error any statement in it met,
- * which decides what a later failure means (a deadlock in the handler's SQL makes the hop worth re-running).
+ * The open transaction lent to a handler: its handle (`ctx.tx`), usable while the handler runs, and the last
+ * error a statement in it met, which decides what a later failure means (a deadlock in the handler's SQL makes
+ * the hop worth re-running; a swallowed error explains why the transaction cannot commit).
  */
 class HopTransaction {
   readonly handle: PgTx;
@@ -651,18 +678,30 @@ class HopTransaction {
     this.open = false;
   }
 
-  async track<T>(work: Promise<T>, wrap: (error: unknown) => Error): Promise<T> {
+  /** Runs one of the store's own reads in the transaction, noting its error and wrapping it for the handler. */
+  async run<T>(work: () => Promise<T>, wrap: (error: unknown) => Error): Promise<T> {
+    this.ensureOpen();
     try {
-      return await work;
+      return await work();
     } catch (error) {
-      this.failure ??= error;
+      this.note(error);
       throw wrap(error);
     }
   }
 
-  private async query<R>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number }> {
+  private ensureOpen(): void {
     if (!this.open) throw new ClosedError("the hop's transaction (ctx.tx)");
-    if (typeof text !== 'string') throw new InvalidArgumentError('ctx.tx.query takes the SQL text as a string');
+  }
+
+  /** "The transaction is aborted" only echoes an earlier error: keep that one. */
+  private note(error: unknown): void {
+    if (codeOf(error) !== IN_FAILED_TRANSACTION || this.failure === undefined) this.failure = error;
+  }
+
+  private async query<R>(text: string, values?: unknown[]): Promise<{ rows: R[]; rowCount: number }> {
+    this.ensureOpen();
+    if (typeof text !== 'string')
+      throw new InvalidArgumentError('ctx.tx.query takes the SQL text as a string');
     if (values !== undefined && !Array.isArray(values)) {
       throw new InvalidArgumentError('ctx.tx.query takes the parameter values as an array');
     }
@@ -677,7 +716,7 @@ class HopTransaction {
       const result = await this.client.query<Record<string, unknown>>(config);
       return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
     } catch (error) {
-      this.failure ??= error;
+      this.note(error);
       throw error;
     }
   }
@@ -708,7 +747,8 @@ async function commitOrFailure(
   const result = await client.query('COMMIT');
   if (result.command === 'COMMIT') return { ok: true };
   const cause =
-    handlerFailure ?? new StoreFailureError('PostgreSQL rolled the transaction back instead of committing it');
+    handlerFailure ??
+    new StoreFailureError('PostgreSQL rolled the transaction back instead of committing it');
   return { ok: false, failure: commitFailure(cause) };
 }
 
@@ -770,6 +810,11 @@ function checkUrl(url: string): string {
   return url;
 }
 
+/** PostgreSQL text cannot hold NUL: no stored id has one, so a lookup by such an id finds nothing. */
+function isStorableText(value: string): boolean {
+  return typeof value === 'string' && !value.includes('\0');
+}
+
 function assertDistinctKeys(writes: StateWrite[]): void {
   if (writes.length < 2) return;
   if (new Set(writes.map((w) => w.key)).size !== writes.length) {
@@ -795,14 +840,39 @@ function byMintedAtThenId(a: TokenRecord, b: TokenRecord): number {
   return a.mintedAt !== b.mintedAt ? a.mintedAt - b.mintedAt : compareText(a.id, b.id);
 }
 
-/** The columns a token is inserted with, in INSERT_COLUMNS order; one array per column (one row per token). */
+/** The columns a token is inserted with. */
 const INSERT_COLUMNS = `id, conversation_id, parent_id, minted_by, medium, destination, fingerprint, payload, headers,
   status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, commit_id, response, lease_until,
   retain_until`;
 
+/** The SQL type of each of INSERT_COLUMNS. */
+const INSERT_TYPES = [
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'text',
+  'bigint',
+  'bigint',
+  'integer',
+  'bigint',
+  'bigint',
+  'text',
+  'text',
+  'text',
+  'bigint',
+  'bigint',
+] as const;
+
+/** A token's columns as INSERT_COLUMNS lists them: one array per column, one element per token. */
 function tokenColumns(tokens: readonly TokenRecord[]): unknown[][] {
   const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
-  const columns: unknown[][] = Array.from({ length: 20 }, () => []);
+  const columns: unknown[][] = INSERT_TYPES.map(() => []);
   for (const t of tokens) {
     const row = [
       t.id,
@@ -826,7 +896,7 @@ function tokenColumns(tokens: readonly TokenRecord[]): unknown[][] {
       t.leaseUntil ?? null,
       t.retainUntil ?? null,
     ];
-    row.forEach((value, i) => columns[i]?.push(value));
+    for (const [i, value] of row.entries()) columns[i]?.push(value);
   }
   return columns;
 }
@@ -901,24 +971,28 @@ function fromTuple(row: TokenTuple): TokenRecord {
 /** Every statement the store sends, named so that each connection parses and plans it once. */
 function statements(s: string) {
   const statement = (name: string, text: string): Statement => ({ name: `tollgate_${name}`, text });
-  const insertTokens = `INSERT INTO ${s}.tokens (${INSERT_COLUMNS})
+  // One array parameter per column, one element per token: the same statement for any number of tokens.
+  const insertTokens = (first: number) => `INSERT INTO ${s}.tokens (${INSERT_COLUMNS})
     SELECT id, conversation_id, parent_id, minted_by, medium, destination::json, fingerprint, payload::json,
       headers::json, status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, commit_id,
       response::json, lease_until, retain_until
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
-      $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::integer[], $14::bigint[], $15::bigint[],
-      $16::text[], $17::text[], $18::text[], $19::bigint[], $20::bigint[])
-      AS t(${INSERT_COLUMNS})`;
+    FROM unnest(${INSERT_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')}) AS t(${INSERT_COLUMNS})`;
   const page = (column: string) =>
     `SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE ${column} = $1 AND minted_at < $2
       AND (minted_at, id) > ($3, $4) ORDER BY minted_at, id LIMIT $5`;
   return {
     schemaVersion: statement('schema_version', `SELECT value FROM ${s}.meta WHERE key = 'schema_version'`),
     getToken: statement('get_token', `SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE id = $1`),
-    checkToken: statement('check_token', `SELECT status, fingerprint, expires_at FROM ${s}.tokens WHERE id = $1`),
+    checkToken: statement(
+      'check_token',
+      `SELECT status, fingerprint, expires_at FROM ${s}.tokens WHERE id = $1`,
+    ),
     existingIds: statement('existing_ids', `SELECT id FROM ${s}.tokens WHERE id = ANY($1::text[])`),
-    mint: statement('mint', insertTokens),
-    mintUnlessTaken: statement('mint_unless_taken', `${insertTokens} ON CONFLICT (id) DO NOTHING RETURNING id`),
+    mint: statement('mint', insertTokens(1)),
+    mintUnlessTaken: statement(
+      'mint_unless_taken',
+      `${insertTokens(1)} ON CONFLICT (id) DO NOTHING RETURNING id`,
+    ),
     // The conditional consume: exists, live, not expired, fingerprint matches. Under READ COMMITTED a concurrent
     // copy blocks on the row lock, then re-checks the condition on the committed row: it finds it consumed.
     // Tombstones drop payload and headers: the guarantee needs only the id and status.
@@ -929,24 +1003,51 @@ function statements(s: string) {
       WHERE id = $1 AND status IN ${LIVE} AND (expires_at IS NULL OR expires_at > $2)
         AND (fingerprint IS NULL OR fingerprint = $7)`,
     ),
-    storeResponse: statement('store_response', `UPDATE ${s}.tokens SET response = $2::json WHERE id = $1`),
     getState: statement('get_state', `SELECT value, version FROM ${s}.state WHERE key = $1`),
-    stateExists: statement('state_exists', `SELECT 1 FROM ${s}.state WHERE key = $1`),
-    putState: statement(
-      'put_state',
-      `INSERT INTO ${s}.state (key, value, version) VALUES ($1, $2::json, 1)
-        ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = ${s}.state.version + 1`,
+    // What a handler staged, as one statement ($1-$3 the writes: key, value or NULL to delete, expected version
+    // or NULL for a blind write; $4-$23 the tokens to mint; $24-$25 the consumed token and its stored answer).
+    // Answers the keys whose conditional write held, the keys present that a delete at version 0 expected
+    // absent, and the ids minted. Its parts touch distinct rows, so running them side by side is safe.
+    stage: statement(
+      'stage',
+      `WITH w AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::integer[]) WITH ORDINALITY AS w(key, value, expected, n)
+      ),
+      put_blind AS (
+        INSERT INTO ${s}.state AS st (key, value, version)
+        SELECT key, value::json, 1 FROM w WHERE value IS NOT NULL AND expected IS NULL ORDER BY n
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = st.version + 1
+      ),
+      put_new AS (
+        INSERT INTO ${s}.state (key, value, version)
+        SELECT key, value::json, 1 FROM w WHERE value IS NOT NULL AND expected = 0 ORDER BY n
+        ON CONFLICT (key) DO NOTHING RETURNING key
+      ),
+      put_at AS (
+        UPDATE ${s}.state AS st SET value = w.value::json, version = st.version + 1 FROM w
+        WHERE w.value IS NOT NULL AND w.expected > 0 AND st.key = w.key AND st.version = w.expected
+        RETURNING st.key
+      ),
+      delete_blind AS (
+        DELETE FROM ${s}.state AS st USING w WHERE w.value IS NULL AND w.expected IS NULL AND st.key = w.key
+      ),
+      delete_at AS (
+        DELETE FROM ${s}.state AS st USING w
+        WHERE w.value IS NULL AND w.expected > 0 AND st.key = w.key AND st.version = w.expected
+        RETURNING st.key
+      ),
+      minted AS (
+        ${insertTokens(4)}
+        ON CONFLICT (id) DO NOTHING RETURNING id
+      ),
+      answered AS (
+        UPDATE ${s}.tokens SET response = $25::text::json WHERE id = $24 AND $25::text IS NOT NULL
+      )
+      SELECT
+        ARRAY(SELECT key FROM put_new UNION ALL SELECT key FROM put_at UNION ALL SELECT key FROM delete_at),
+        ARRAY(SELECT st.key FROM ${s}.state AS st JOIN w ON st.key = w.key WHERE w.value IS NULL AND w.expected = 0),
+        ARRAY(SELECT id FROM minted)`,
     ),
-    insertState: statement(
-      'insert_state',
-      `INSERT INTO ${s}.state (key, value, version) VALUES ($1, $2::json, 1) ON CONFLICT (key) DO NOTHING`,
-    ),
-    updateStateAt: statement(
-      'update_state_at',
-      `UPDATE ${s}.state SET value = $2::json, version = version + 1 WHERE key = $1 AND version = $3`,
-    ),
-    deleteState: statement('delete_state', `DELETE FROM ${s}.state WHERE key = $1`),
-    deleteStateAt: statement('delete_state_at', `DELETE FROM ${s}.state WHERE key = $1 AND version = $2`),
     // A row locked by a hop consuming it is skipped, not waited for: the hop ends it (consumed), or rolls back
     // and leaves it pending for the relay. Waiting would tie a sender to its receiver's handler.
     markDispatched: statement(
