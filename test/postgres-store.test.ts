@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FaultProxy } from '../soak/fault-proxy.js';
 import {
   ClosedError,
   ConfigError,
@@ -640,5 +641,62 @@ describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () 
     });
     // The multi-statement text was refused by the server, which aborted the transaction: nothing commits.
     expect(outcome.ok).toBe(false);
+  });
+});
+
+describe('PostgreSQL store: a partition that drops packets without a reset', () => {
+  it('cuts a connection whose statement goes unanswered, and reports the store unavailable', async () => {
+    const schema = freshSchemaName();
+    const direct = await PostgresTokenStore.open({ url: POSTGRES_TEST_URL, schema, createTables: true });
+    const target = new URL(POSTGRES_TEST_URL);
+    const proxy = await FaultProxy.start({
+      name: 'postgres',
+      targetHost: target.hostname,
+      targetPort: Number(target.port || 5432),
+    });
+    const proxied = new URL(POSTGRES_TEST_URL);
+    proxied.port = String(proxy.port);
+    const store = await PostgresTokenStore.open({
+      url: proxied.toString(),
+      schema,
+      poolSize: 1,
+      statementTimeoutMs: 500,
+      connectTimeoutMs: 1000,
+    });
+    try {
+      const token = await mintRoot(direct);
+      expect((await store.getToken(token.id))?.status).toBe('pending');
+      proxy.setMode({ kind: 'blackhole' });
+      // Without the cut this read waits for TCP to give up (hours) and the test times out.
+      await expect(store.getToken(token.id)).rejects.toBeInstanceOf(StoreUnavailableError);
+      proxy.setMode({ kind: 'pass' });
+      // The cut connection was not pooled again: the next statement gets a fresh one and works.
+      expect((await store.getToken(token.id))?.status).toBe('pending');
+    } finally {
+      await store.close();
+      await direct.close();
+      await proxy.close();
+    }
+  });
+
+  it('asks the server to end a transaction left idle, so a vanished hop does not hold its token row', async () => {
+    const store = await PostgresTokenStore.open({
+      url: POSTGRES_TEST_URL,
+      schema: freshSchemaName(),
+      createTables: true,
+      idleInTransactionTimeoutMs: 1234,
+    });
+    try {
+      const token = await mintRoot(store);
+      const outcome = await store.ownData.transact(consumeOf(token), Date.now(), async ({ handle }) => {
+        const { rows } = await handle.query<{ setting: string }>(
+          "SELECT setting FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'",
+        );
+        return hop(rows[0]?.setting);
+      });
+      expect(outcome).toEqual({ ok: true, value: '1234' });
+    } finally {
+      await store.close();
+    }
   });
 });

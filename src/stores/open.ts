@@ -30,6 +30,10 @@ export type StoreConfig =
       /** Create the schema if missing (development, tests). Default false: production applies deploy/postgres. */
       createTables?: boolean;
       tombstoneRetentionMs?: number;
+      /** Waits for a connection, for an answer to a statement, and the server's limit on an idle transaction. */
+      connectTimeoutMs?: number;
+      statementTimeoutMs?: number;
+      idleInTransactionTimeoutMs?: number;
     };
 
 /** Opens the store a config describes. A driver or SDK is only loaded when its store is chosen. */

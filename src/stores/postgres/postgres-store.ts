@@ -60,6 +60,18 @@ export interface PostgresStoreOptions {
   tombstoneRetentionMs?: number;
   /** How long to wait for a connection (a new one, or a free one from a busy pool). Default 5 s. */
   connectTimeoutMs?: number;
+  /**
+   * How long one statement may go unanswered before its connection is taken for dead and cut (the hop is then
+   * re-run on another; the server rolls the cut one back). A partition that drops packets without a reset gives
+   * no other sign. Applies to the handlers' own statements too. Default 60 s.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * The server ends a transaction left idle this long (PostgreSQL's idle_in_transaction_session_timeout), so a
+   * hop whose process vanished mid-transaction does not keep its token's row locked. A handler must not spend
+   * longer than this between its own statements. Default 60 s.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
@@ -85,6 +97,10 @@ export interface PgTx {
 const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_POOL_SIZE = 10;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+const DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000;
+/** Idle time before TCP keepalive probes start (the OS default is 2 h). */
+const KEEPALIVE_DELAY_MS = 10_000;
 /** How long close() lets running hops finish before it cuts their connections. */
 const CLOSE_GRACE_MS = 2000;
 /** Rows one purge statement deletes: bounds the time its row locks are held and the WAL of one commit. */
@@ -157,10 +173,17 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
       throw new ConfigError('poolSize', 'must be a positive integer');
     }
-    const connectTimeout = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    if (!Number.isSafeInteger(connectTimeout) || connectTimeout < 1) {
-      throw new ConfigError('connectTimeoutMs', 'must be a positive integer');
-    }
+    const connectTimeout = positive('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
+    const statementTimeout = positive(
+      'statementTimeoutMs',
+      options.statementTimeoutMs,
+      DEFAULT_STATEMENT_TIMEOUT_MS,
+    );
+    const idleInTransaction = positive(
+      'idleInTransactionTimeoutMs',
+      options.idleInTransactionTimeoutMs,
+      DEFAULT_IDLE_IN_TRANSACTION_MS,
+    );
     this.retentionMs = retention;
     this.sql = statements(schema);
     this.pool = new Pool({
@@ -169,11 +192,14 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       connectionTimeoutMillis: connectTimeout,
       application_name: 'tollgate',
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+      idle_in_transaction_session_timeout: idleInTransaction,
     });
     this.pool.on('connect', (client) => {
       // Also keeps a connection error on a checked-out client (whose pool listener is detached) from being an
       // unhandled 'error' event.
       client.on('error', () => this.broken.add(client));
+      cutWhenUnanswered(client, statementTimeout);
     });
     // An idle client's connection broke: the pool has already dropped it; the next checkout makes a new one.
     this.pool.on('error', () => {});
@@ -649,6 +675,35 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       this.release(client, destroy);
     }
   }
+}
+
+function positive(setting: string, value: number | undefined, fallback: number): number {
+  const chosen = value ?? fallback;
+  if (!Number.isSafeInteger(chosen) || chosen < 1)
+    throw new ConfigError(setting, 'must be a positive integer');
+  return chosen;
+}
+
+/**
+ * Cuts a client's connection when a statement on it goes unanswered for `timeoutMs`: the pending statement then
+ * fails as a lost connection (ETIMEDOUT, "unavailable"), and the client is destroyed instead of pooled.
+ * node-postgres's own query_timeout only stops waiting, leaving the statement queued on a dead connection.
+ */
+function cutWhenUnanswered(client: PoolClient, timeoutMs: number): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const socket = (client as unknown as { connection?: { stream?: { destroy(error?: Error): void } } })
+    .connection?.stream;
+  if (!socket) return;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const pending = query(...args);
+    if (!(pending instanceof Promise)) return pending;
+    const timer = setTimeout(() => {
+      socket.destroy(
+        Object.assign(new Error(`no answer from PostgreSQL within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }),
+      );
+    }, timeoutMs);
+    return pending.finally(() => clearTimeout(timer));
+  };
 }
 
 /** SQLSTATE 25P02: a statement sent in a transaction that an earlier error aborted. */
