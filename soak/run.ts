@@ -3,7 +3,7 @@
  * real worker processes, fed with signals while a seeded schedule of faults runs; then, after quiescence, every
  * logical signal must have changed each hop's state exactly once.
  *
- *   node --import tsx soak/run.ts --store sqlite|dynamodb --signals N --duration S --seed X [--broker-restarts]
+ *   node --import tsx soak/run.ts --store sqlite|dynamodb|postgres --signals N --duration S --seed X [--broker-restarts]
  *
  * Prints a report and one line `SOAK RESULT {json}`; exits 1 on any violation (the seed replays the schedule).
  * See soak/README.md for the options and what is checked.
@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
+import pg from 'pg';
 import type { JsonValue } from '../src/core/fingerprint.js';
 import type { TokenStore } from '../src/core/store.js';
 import { TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../src/core/token.js';
@@ -29,6 +30,7 @@ import { rabbitmqctl, Slot, sleep, stablePort } from './processes.js';
 import {
   appliedKey,
   CRASH_POINTS,
+  ownTableSql,
   Prng,
   ROLES,
   type Role,
@@ -57,6 +59,10 @@ const { values: args } = parseArgs({
       default: process.env.TOLLGATE_SOAK_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
     },
     'dynamodb-endpoint': { type: 'string' },
+    'postgres-url': {
+      type: 'string',
+      default: process.env.TOLLGATE_SOAK_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    },
     /** DynamoDB: partition key values per status in the byStatus index (the store's statusShards). */
     'status-shards': { type: 'string', default: '1' },
     /** rabbitmqctl -n: a broker node of its own (to try --broker-restarts without stopping a shared broker). */
@@ -71,8 +77,9 @@ const { values: args } = parseArgs({
   strict: true,
 });
 
-const storeKind = args.store === 'dynamodb' ? 'dynamodb' : args.store === 'sqlite' ? 'sqlite' : undefined;
-if (!storeKind) fail(`--store must be sqlite or dynamodb, not ${args.store}`);
+const STORE_KINDS = ['sqlite', 'dynamodb', 'postgres'] as const;
+const storeKind = STORE_KINDS.find((kind) => kind === args.store);
+if (!storeKind) fail(`--store must be sqlite, dynamodb or postgres, not ${args.store}`);
 const SIGNALS = positiveInt('signals');
 const DURATION_MS = Number(args.duration) * 1000;
 const SEED = args.seed ?? randomBytes(4).toString('hex');
@@ -87,6 +94,9 @@ const BROKER_RESTARTS = args['broker-restarts'] === true;
 const WORKER_COUNTS = parseWorkers(args.workers ?? '');
 if (args.bug !== undefined && args.bug !== 'fresh-token') fail(`unknown --bug ${args.bug}`);
 const AMQP_BASE = new URL(args['amqp-url'] ?? '');
+const POSTGRES_URL = args['postgres-url'] ?? '';
+/** PostgreSQL: connections per worker process (8 workers share the server's max_connections with the harness). */
+const POSTGRES_WORKER_POOL = 5;
 const NODE_ARGS = args['rabbitmq-node'] ? ['-n', args['rabbitmq-node']] : [];
 const ctl = (commandArgs: readonly string[], timeoutMs?: number) =>
   rabbitmqctl([...NODE_ARGS, ...commandArgs], timeoutMs);
@@ -129,7 +139,8 @@ type FaultPlan =
   | { at: number; kind: 'kill'; role: Role; index: number; restartMs: number }
   | { at: number; kind: 'crash-point'; role: Role; index: number; point: string; after: number }
   | { at: number; kind: 'close-connections' }
-  | { at: number; kind: 'amqp-proxy' | 'dynamodb-proxy'; mode: ProxyMode; forMs: number }
+  | { at: number; kind: 'amqp-proxy' | 'dynamodb-proxy' | 'postgres-proxy'; mode: ProxyMode; forMs: number }
+  | { at: number; kind: 'terminate-backends' }
   | { at: number; kind: 'broker-restart'; downMs: number };
 
 function planSignals(prng: Prng): SignalPlan[] {
@@ -155,6 +166,12 @@ function planFaults(prng: Prng): FaultPlan[] {
     ['close-connections', 10],
     ['amqp-proxy', 12],
     ...(storeKind === 'dynamodb' ? ([['dynamodb-proxy', 18]] as Array<[FaultPlan['kind'], number]>) : []),
+    ...(storeKind === 'postgres'
+      ? ([
+          ['postgres-proxy', 18],
+          ['terminate-backends', 6],
+        ] as Array<[FaultPlan['kind'], number]>)
+      : []),
     ...(BROKER_RESTARTS ? ([['broker-restart', 4]] as Array<[FaultPlan['kind'], number]>) : []),
   ];
   const sum = weights.reduce((total, [, weight]) => total + weight, 0);
@@ -183,10 +200,12 @@ function planFaults(prng: Prng): FaultPlan[] {
         faults.push({ at, kind, role, index, point: prng.pick(CRASH_POINTS[role]), after: prng.int(1, 6) });
         break;
       case 'close-connections':
+      case 'terminate-backends':
         faults.push({ at, kind });
         break;
       case 'amqp-proxy':
-      case 'dynamodb-proxy': {
+      case 'dynamodb-proxy':
+      case 'postgres-proxy': {
         const which = prng.pick(['delay', 'reset', 'blackhole'] as const);
         const mode: ProxyMode =
           which === 'delay' ? { kind: 'delay', ms: prng.int(20, 300) } : { kind: which };
@@ -256,6 +275,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 let dynamo: { endpoint: string; stop(): Promise<void> } | undefined;
+/** PostgreSQL: the store's schema and the application's own, made for this run and dropped at its end. */
+let pgSchemas: { store: string; app: string } | undefined;
+/** PostgreSQL: the workers' connections carry this application_name (the terminate-backends fault ends them). */
+const pgWorkerApplication = `tollgate-soak-${runId}`.slice(0, 63);
+let backendsTerminated = 0;
 let ownDynamo = false;
 let storeConfig: StoreConfig | undefined;
 let store: TokenStore | undefined;
@@ -290,6 +314,18 @@ async function cleanUp(success: boolean): Promise<void> {
     }
     client.destroy();
   }
+  if (pgSchemas) {
+    const schemas = pgSchemas;
+    await postgresAdmin(async (client) => {
+      for (const schema of [schemas.app, schemas.store])
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }).then(
+      () => {
+        pgSchemas = undefined;
+      },
+      (error) => log(`PostgreSQL schemas ${schemas.store}, ${schemas.app} not dropped: ${String(error)}`),
+    );
+  }
   if (ownDynamo) await dynamo?.stop().catch(() => undefined);
   if (success && !args['keep-logs']) rmSync(runDir, { recursive: true, force: true });
 }
@@ -322,9 +358,11 @@ async function main(): Promise<number> {
   for (const queue of [queues.hop2, queues.hop3])
     await declareConsumerQueue(await probe.channel(), queue, {});
 
-  // The store: the harness talks to it directly, the workers through the fault proxy (DynamoDB).
+  // The store: the harness talks to it directly, the workers through the fault proxy (DynamoDB, PostgreSQL).
   let workerStoreConfig: StoreConfig;
-  let dynamoProxy: FaultProxy | undefined;
+  let storeProxy: FaultProxy | undefined;
+  /** PostgreSQL: where the handlers keep their applied-counters (the application's own table). */
+  let ownSchema: string | undefined;
   if (storeKind === 'dynamodb') {
     if (args['dynamodb-endpoint'])
       dynamo = { endpoint: args['dynamodb-endpoint'], stop: async () => undefined };
@@ -334,12 +372,12 @@ async function main(): Promise<number> {
       ownDynamo = true;
     }
     const target = new URL(dynamo.endpoint);
-    dynamoProxy = await FaultProxy.start({
+    storeProxy = await FaultProxy.start({
       name: 'dynamodb',
       targetHost: target.hostname,
       targetPort: Number(target.port),
     });
-    proxies.push(dynamoProxy);
+    proxies.push(storeProxy);
     const tables = runId.replace(/[^A-Za-z0-9]/g, '');
     storeConfig = {
       kind: 'dynamodb',
@@ -353,8 +391,39 @@ async function main(): Promise<number> {
     };
     workerStoreConfig = {
       ...storeConfig,
-      endpoint: `http://127.0.0.1:${dynamoProxy.port}`,
+      endpoint: `http://127.0.0.1:${storeProxy.port}`,
       createTables: false,
+    };
+  } else if (storeKind === 'postgres') {
+    const target = new URL(POSTGRES_URL);
+    storeProxy = await FaultProxy.start({
+      name: 'postgres',
+      targetHost: target.hostname,
+      targetPort: Number(target.port || 5432),
+    });
+    proxies.push(storeProxy);
+    const schemas = postgresSchemaNames();
+    pgSchemas = schemas;
+    await postgresAdmin(async (client) => {
+      await dropStaleSchemas(client);
+      for (const statement of ownTableSql(schemas.app).create) await client.query(statement);
+    });
+    ownSchema = schemas.app;
+    storeConfig = {
+      kind: 'postgres',
+      url: POSTGRES_URL,
+      schema: schemas.store,
+      createTables: true,
+      poolSize: 8,
+    };
+    const workerUrl = new URL(POSTGRES_URL);
+    workerUrl.host = `127.0.0.1:${storeProxy.port}`;
+    workerUrl.searchParams.set('application_name', pgWorkerApplication);
+    workerStoreConfig = {
+      ...storeConfig,
+      url: workerUrl.toString(),
+      createTables: false,
+      poolSize: POSTGRES_WORKER_POOL,
     };
   } else {
     storeConfig = { kind: 'sqlite', filename: join(runDir, 'store.db') };
@@ -377,6 +446,7 @@ async function main(): Promise<number> {
         role,
         name: `${role}-${i + 1}`,
         storeConfig: workerStoreConfig,
+        ...(ownSchema !== undefined ? { ownSchema } : {}),
         amqpUrl: proxiedAmqp,
         queues,
         systemBUrls,
@@ -516,7 +586,22 @@ async function main(): Promise<number> {
       case 'amqp-proxy':
         return injectProxy(amqpProxy, fault.kind, fault.mode, fault.forMs);
       case 'dynamodb-proxy':
-        if (dynamoProxy) return injectProxy(dynamoProxy, fault.kind, fault.mode, fault.forMs);
+      case 'postgres-proxy':
+        if (storeProxy) return injectProxy(storeProxy, fault.kind, fault.mode, fault.forMs);
+        return;
+      case 'terminate-backends':
+        // Like close-connections for the broker: the server ends the workers' sessions (SQLSTATE 57P01).
+        await postgresAdmin((client) =>
+          client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+            pgWorkerApplication,
+          ]),
+        ).then(
+          (result) => {
+            count('terminate-backends');
+            backendsTerminated += result.rowCount ?? 0;
+          },
+          (error) => log(`terminate-backends failed: ${String(error).split('\n')[0]}`),
+        );
         return;
       case 'broker-restart':
         if (brokerStopped) return;
@@ -599,10 +684,11 @@ async function main(): Promise<number> {
   let lost = 0;
   let doubles = 0;
   const examples: string[] = [];
+  const appliedCount = await applicationCounts(edgeStore, ownSchema);
   await forEachLimited(signalPlans, 16, async (plan) => {
     let missing = false;
     for (const role of ROLES) {
-      const value = Number((await edgeStore.readState(appliedKey(role, plan.id)))?.value ?? 0);
+      const value = await appliedCount(role, plan.id);
       const expected = plan.poison && role !== 'ingress' ? 0 : 1;
       applied[role] += value;
       if (value > 1) {
@@ -707,6 +793,7 @@ async function main(): Promise<number> {
       startupFailures: startupFailures.length,
     },
     proxies: Object.fromEntries(proxies.map((proxy) => [proxy.options.name, proxy.stats])),
+    ...(storeKind === 'postgres' ? { postgres: { ...pgSchemas, backendsTerminated } } : {}),
     timing: {
       sendingSeconds: Math.round(sendingMs / 1000),
       quiescenceSeconds: Math.round(quiesceMs / 1000),
@@ -751,6 +838,67 @@ function sourceCommit(): string {
 function amqpUrl(hostAndPort: string): string {
   const auth = `${encodeURIComponent(decodeURIComponent(AMQP_BASE.username || 'guest'))}:${encodeURIComponent(decodeURIComponent(AMQP_BASE.password || 'guest'))}`;
   return `amqp://${auth}@${hostAndPort}/${encodeURIComponent(vhost)}`;
+}
+
+/**
+ * How many times each hop applied each signal, as the handlers recorded it (the store-specific bit; see
+ * applicationCounter in soak/worker.ts): the key-value state, or on PostgreSQL the application's own table,
+ * read whole once.
+ */
+async function applicationCounts(
+  store: TokenStore,
+  ownSchema: string | undefined,
+): Promise<(role: Role, id: string) => Promise<number>> {
+  if (ownSchema === undefined) {
+    return async (role, id) => Number((await store.readState(appliedKey(role, id)))?.value ?? 0);
+  }
+  const { rows } = await postgresAdmin((client) =>
+    client.query<{ hop: string; signal: string; applications: number }>(ownTableSql(ownSchema).readAll),
+  );
+  const counts = new Map(rows.map((row) => [`${row.hop}/${row.signal}`, row.applications]));
+  return async (role, id) => counts.get(`${role}/${id}`) ?? 0;
+}
+
+/** PostgreSQL schemas of soak runs: `soak_<creation time, base 36 seconds>_<random>`, and the same with `_app`. */
+const SOAK_SCHEMA = /^soak_([0-9a-z]+)_[0-9a-f]{8}(?:_app)?$/;
+/** Schemas left behind by a harness that was killed are dropped by a later run once they are this old. */
+const STALE_SCHEMA_S = 6 * 60 * 60;
+
+function postgresSchemaNames(): { store: string; app: string } {
+  const store = `soak_${Math.floor(Date.now() / 1000).toString(36)}_${randomBytes(4).toString('hex')}`;
+  return { store, app: `${store}_app` };
+}
+
+async function dropStaleSchemas(client: pg.Client): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  const { rows } = await client.query<{ nspname: string }>(
+    "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'soak\\_%'",
+  );
+  for (const { nspname } of rows) {
+    const created = Number.parseInt(SOAK_SCHEMA.exec(nspname)?.[1] ?? '', 36);
+    if (Number.isFinite(created) && now - created > STALE_SCHEMA_S) {
+      log(`dropping the schema ${nspname} left behind by an earlier run`);
+      await client.query(`DROP SCHEMA IF EXISTS "${nspname}" CASCADE`);
+    }
+  }
+}
+
+/** A connection of the harness's own, straight to PostgreSQL (bounded: the end of a run must not hang on it). */
+async function postgresAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    connectionString: POSTGRES_URL,
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+    lock_timeout: 10_000,
+    application_name: 'tollgate-soak-harness',
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 async function mintWithRetry(edge: HttpEdgeClient, url: string, payload: SoakPayload): Promise<TokenRecord> {

@@ -18,6 +18,12 @@ export interface WorkerSpec {
   /** Slot name, e.g. "hop2-1": stable across restarts. */
   name: string;
   storeConfig: StoreConfig;
+  /**
+   * PostgreSQL: the schema of the application's own table (`soak_applied`, see ownTableSql), where every hop
+   * counts its applications with `ctx.tx.query` in the token's transaction. Absent: the key-value state
+   * (`ctx.put` of `applied/<role>/<id>`), as on the other stores.
+   */
+  ownSchema?: string;
   /** Through the AMQP fault proxy, with the soak's own vhost. */
   amqpUrl: string;
   /** HTTP roles: the fixed port the slot listens on (kept across restarts). */
@@ -60,6 +66,8 @@ export interface SoakReport {
     byStatus: Partial<Record<string, number>>;
     rowsPerSignal: number;
   };
+  /** Worker processes: restarts, and those that died on their own (not killed by the harness). */
+  workers: { slots: number; starts: number; exitedOnTheirOwn: string[]; startupFailures: number };
   timing: Record<string, number>;
 }
 
@@ -76,6 +84,25 @@ export const TOTAL_SHARDS = 32;
 
 export function appliedKey(role: Role, id: string): string {
   return `applied/${role}/${id}`;
+}
+
+/**
+ * PostgreSQL: the application's own table, in a schema of its own next to the store's. One row per hop and
+ * signal; a second application of a signal at a hop shows as `applications = 2`.
+ */
+export function ownTableSql(schema: string): { create: string[]; record: string; readAll: string } {
+  const table = `"${schema}".soak_applied`;
+  return {
+    create: [
+      `CREATE SCHEMA IF NOT EXISTS "${schema}"`,
+      `CREATE TABLE IF NOT EXISTS ${table} (hop text NOT NULL, signal text NOT NULL, applications integer NOT NULL,
+        PRIMARY KEY (hop, signal))`,
+    ],
+    // An upsert, not a read then a write: two applications count 2 whatever their interleaving.
+    record: `INSERT INTO ${table} AS a (hop, signal, applications) VALUES ($1, $2, 1)
+      ON CONFLICT (hop, signal) DO UPDATE SET applications = a.applications + 1`,
+    readAll: `SELECT hop, signal, applications FROM ${table}`,
+  };
 }
 
 export function shardOf(id: string): number {

@@ -4,8 +4,10 @@
  *   hop2     — AMQP consumer of the hop2 queue; applies and emits to the hop3 queue (throws on poison)
  *   hop3     — AMQP consumer of the hop3 queue; applies and emits an HTTP signal to system B
  *   system-b — fastify in the second "system", exactly-once POST /signal; applies
- * Every handler increments `applied/<role>/<id>` (read with its version, so a double application shows as 2)
- * and a sharded per-role total. The spec comes as JSON in SOAK_WORKER_SPEC; TOLLGATE_CRASH_AT may be set.
+ * Every handler counts its application of the signal (`applied/<role>/<id>` in the key-value state, read with its
+ * version, or on PostgreSQL a row of the application's own table written with `ctx.tx`; a double application
+ * shows as 2) and increments a sharded per-role total. The spec comes as JSON in SOAK_WORKER_SPEC;
+ * TOLLGATE_CRASH_AT may be set.
  * Prints "SOAK WORKER READY" once it takes signals.
  */
 
@@ -16,11 +18,20 @@ import { pendingToken } from '../src/core/mint.js';
 import { processSignal } from '../src/core/processor.js';
 import type { HandlerContext } from '../src/core/unit-of-work.js';
 import { openStore } from '../src/stores/open.js';
+import type { PgTx } from '../src/stores/postgres/postgres-store.js';
 import { queueDestination } from '../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
 import { HttpSignalSender } from '../src/transports/http/client.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/plugin.js';
-import { appliedKey, lineLogger, type SoakPayload, shardOf, totalKey, type WorkerSpec } from './shared.js';
+import {
+  appliedKey,
+  lineLogger,
+  ownTableSql,
+  type SoakPayload,
+  shardOf,
+  totalKey,
+  type WorkerSpec,
+} from './shared.js';
 
 const spec = JSON.parse(process.env.SOAK_WORKER_SPEC ?? '{}') as WorkerSpec;
 // The harness holds an IPC channel to every worker: if the harness dies, so do its workers.
@@ -33,12 +44,33 @@ const RELAY = { delayMs: 2_000, intervalMs: 500, leaseMs: 5_000 };
 /** Poison is retried a little, then dead-lettered. */
 const ATTEMPTS = { attempts: 3, baseDelayMs: 50, maxDelayMs: 300 };
 
+/** Counts one application of the signal at this hop, in the hop's commit: the only store-specific bit. */
+const countApplication = applicationCounter(spec);
+
 async function apply(ctx: HandlerContext<SoakPayload>): Promise<void> {
-  const key = appliedKey(spec.role, ctx.payload.id);
-  const applied = (await ctx.get<number>(key)) ?? 0;
-  ctx.put(key, applied + 1);
+  await countApplication(ctx);
   const total = totalKey(spec.role, shardOf(ctx.payload.id));
   ctx.put(total, ((await ctx.get<number>(total)) ?? 0) + 1);
+}
+
+/**
+ * In the key-value state (`applied/<role>/<id>`, read with its version, so a second application shows as 2), or,
+ * with an own schema (PostgreSQL), in the application's own table through `ctx.tx`, the hop's open transaction
+ * where the token is consumed. The sharded totals stay in the key-value state either way: on PostgreSQL the
+ * final check comparing the two also shows that the handler's SQL and its state writes commit together.
+ */
+function applicationCounter(worker: WorkerSpec): (ctx: HandlerContext<SoakPayload>) => Promise<void> {
+  const ownSchema = worker.ownSchema;
+  if (ownSchema === undefined) {
+    return async (ctx) => {
+      const key = appliedKey(worker.role, ctx.payload.id);
+      ctx.put(key, ((await ctx.get<number>(key)) ?? 0) + 1);
+    };
+  }
+  const { record } = ownTableSql(ownSchema);
+  return async (ctx) => {
+    await (ctx.tx as PgTx).query(record, [worker.role, ctx.payload.id]);
+  };
 }
 
 function forward(payload: SoakPayload): JsonValue {

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SoakReport } from '../../soak/shared.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../support/dynamodb-local.js';
+import { POSTGRES_TEST_URL } from '../support/stores.js';
 
 const RUN = fileURLToPath(new URL('../../soak/run.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -55,6 +56,8 @@ function expectClean(run: Awaited<ReturnType<typeof soak>>): void {
  * A short fixed-seed soak of the whole four-hop conversation (HTTP → AMQP → AMQP → HTTP, several worker
  * processes per hop) under kills, crash points, duplicated sends, closed broker connections, a fault proxy and
  * poison messages: every logical signal applied exactly once per hop, nothing lost, poison dead-lettered.
+ * On PostgreSQL the hops count their applications in the application's own table (`ctx.tx`, in the token's
+ * transaction) while the store's connections are reset, blackholed, delayed and terminated.
  */
 describe('soak (short, fixed seed)', () => {
   let dynamo: DynamoDbLocal | undefined;
@@ -90,5 +93,28 @@ describe('soak (short, fixed seed)', () => {
         SEED,
       ]),
     );
+  });
+
+  // The harness makes (and drops) a schema of its own for the store and one for the application's table.
+  it('PostgreSQL, own table through ctx.tx: zero violations', async () => {
+    const run = await soak([
+      '--store',
+      'postgres',
+      '--postgres-url',
+      POSTGRES_TEST_URL,
+      '--signals',
+      '150',
+      '--duration',
+      '25',
+      '--seed',
+      SEED,
+    ]);
+    expectClean(run);
+    // The PostgreSQL faults did happen, and the workers' pools recovered from the lost connections: no worker
+    // died of them (startup failures, while a reset lasts, are restarted and allowed).
+    expect(Object.keys(run.result?.faults ?? {}).some((kind) => kind.startsWith('postgres-proxy:'))).toBe(
+      true,
+    );
+    expect(run.result?.workers.exitedOnTheirOwn).toEqual([]);
   });
 });
