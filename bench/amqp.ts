@@ -3,6 +3,9 @@
  * ack. Exactly-once through Tollgate against an at-least-once baseline in plain amqplib doing the same state
  * write on the same kind of store, through the same quorum queues, in one run.
  *
+ * On PostgreSQL (the `postgres` bench, bench/postgres.ts) the state is a row of a user table instead: Tollgate's
+ * handler writes it with `ctx.tx.query` inside the hop's transaction, the baseline with one plain `pg` statement.
+ *
  * Run: npx tsx bench/amqp.ts [--dynamodb] [--messages=N]   (or through bench/run.ts)
  * Needs RabbitMQ (TOLLGATE_TEST_AMQP_URL, default amqp://guest:guest@127.0.0.1:5672).
  */
@@ -13,10 +16,14 @@ import { pathToFileURL } from 'node:url';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { type Channel, type ChannelModel, type ConsumeMessage, connect } from 'amqplib';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { newTokenId } from '../src/core/ids.js';
 import { pendingToken } from '../src/core/mint.js';
+import type { TokenStore } from '../src/core/store.js';
 import type { TokenRecord } from '../src/core/token.js';
+import type { HandlerContext } from '../src/core/unit-of-work.js';
 import { openStore, type StoreConfig } from '../src/stores/open.js';
+import type { PgTx } from '../src/stores/postgres/postgres-store.js';
 import { queueDestination } from '../src/transports/amqp/destination.js';
 import { messageForToken } from '../src/transports/amqp/message.js';
 import { createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
@@ -31,7 +38,11 @@ const CONCURRENCY = 16;
 export interface AmqpBenchOptions {
   /** Also run both contenders on DynamoDB (Local) at this endpoint. */
   dynamoEndpoint?: string;
-  /** Measured messages per contender and round on SQLite (a quarter of it on DynamoDB). Default 8000: shorter runs (under a second) vary by ±10%. */
+  /** Also run both contenders on PostgreSQL at this URL, the state in a user table (a schema per run, dropped). */
+  postgresUrl?: string;
+  /** Run the SQLite contenders. Default true. */
+  sqlite?: boolean;
+  /** Measured messages per contender and round on SQLite (a quarter of it on DynamoDB, half on PostgreSQL). Default 8000: shorter runs (under a second) vary by ±10%. */
   messages?: number;
   /** Raw transaction floors from the core bench, by store name, to print the hop's ratio against them. */
   rawFloors?: Record<string, number>;
@@ -52,11 +63,23 @@ interface Contender {
   close(): Promise<void>;
 }
 
+/** The exactly-once handler's state write for hop i. */
+type HopWrite = (ctx: HandlerContext<{ i: number }, unknown>, i: number) => Promise<void> | void;
+
 interface Backend {
   name: string;
   config(): StoreConfig;
   /** The baseline's state write, without Tollgate. */
-  plainWriter(config: StoreConfig): { write(key: string, value: string): Promise<void>; close(): void };
+  plainWriter(config: StoreConfig): {
+    write(key: string, value: string): Promise<void>;
+    close(): Promise<void> | void;
+  };
+  /** Tollgate's handler write; default a key-value `ctx.put`. */
+  hopWrite?(config: StoreConfig): HopWrite;
+  /** Creates what the writes need besides the store's own tables (called once the store has opened). */
+  prepare?(config: StoreConfig): Promise<void>;
+  /** Drops everything the backend's configs created. */
+  cleanup?(): Promise<void>;
 }
 
 function sqliteBackend(dir: string): Backend {
@@ -79,8 +102,75 @@ function sqliteBackend(dir: string): Backend {
         async write(key, value) {
           db.transaction(() => upsert.run(key, value)).immediate();
         },
-        close: () => db.close(),
+        close: () => {
+          db.close();
+        },
       };
+    },
+  };
+}
+
+/** The user table of the PostgreSQL benches, in a bench schema: one row per order. */
+export const ordersTable = (schema: string) => `"${schema}".bench_orders`;
+export const createOrders = (table: string) =>
+  `CREATE TABLE IF NOT EXISTS ${table} (id text PRIMARY KEY, paid boolean NOT NULL, amount integer NOT NULL, version integer NOT NULL)`;
+/** The application's write, the same text on every side: `$1` the row's key, `$2` the amount. */
+export const upsertOrder = (table: string) =>
+  `INSERT INTO ${table} (id, paid, amount, version) VALUES ($1, true, $2, 1) ON CONFLICT (id) DO UPDATE SET paid = excluded.paid, amount = excluded.amount, version = ${table}.version + 1`;
+
+function postgresBackend(url: string): Backend {
+  const schemas: string[] = [];
+  const schemaOf = (config: StoreConfig) => {
+    if (config.kind !== 'postgres' || !config.schema)
+      throw new Error('expected a PostgreSQL config with a schema');
+    return config.schema;
+  };
+  const admin = () => new pg.Client({ connectionString: url });
+  return {
+    name: 'PostgreSQL',
+    config: () => {
+      const schema = `bench_amqp_${newTokenId()
+        .replace(/[^A-Za-z0-9]/g, '')
+        .toLowerCase()
+        .slice(0, 12)}`;
+      schemas.push(schema);
+      return { kind: 'postgres', url, schema, poolSize: CONCURRENCY, createTables: true };
+    },
+    async prepare(config) {
+      const client = admin();
+      await client.connect();
+      try {
+        await client.query(createOrders(ordersTable(schemaOf(config))));
+      } finally {
+        await client.end();
+      }
+    },
+    plainWriter(config) {
+      // The same pool size as the store's; one autocommitted statement, as an at-least-once consumer writes.
+      const pool = new pg.Pool({ connectionString: url, max: CONCURRENCY });
+      const upsert = upsertOrder(ordersTable(schemaOf(config)));
+      return {
+        async write(key) {
+          await pool.query(upsert, [key, 42]);
+        },
+        close: () => pool.end(),
+      };
+    },
+    hopWrite(config) {
+      const upsert = upsertOrder(ordersTable(schemaOf(config)));
+      return async (ctx, i) => {
+        await (ctx.tx as PgTx).query(upsert, [`order/${i}`, 42]);
+      };
+    },
+    async cleanup() {
+      const client = admin();
+      await client.connect();
+      try {
+        for (const schema of schemas.splice(0))
+          await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      } finally {
+        await client.end();
+      }
     },
   };
 }
@@ -128,7 +218,11 @@ async function exactlyOnce(
   outQueue: string,
   total: number,
 ): Promise<Contender> {
-  const store = await openStore(backend.config());
+  const config = backend.config();
+  const store: TokenStore = await openStore(config);
+  await backend.prepare?.(config);
+  const write: HopWrite =
+    backend.hopWrite?.(config) ?? ((ctx, i) => ctx.put(`order/${i}`, { paid: true, order: i }));
   const tokens: TokenRecord[] = Array.from({ length: total }, (_, i) =>
     pendingToken(
       { destination: queueDestination(inQueue), payload: { i } },
@@ -139,8 +233,8 @@ async function exactlyOnce(
   const tollgate = await createAmqpTollgate({ url: AMQP_URL, store, name: 'tollgate-bench' });
   await tollgate.consume<{ i: number }>(
     inQueue,
-    (ctx) => {
-      ctx.put(`order/${ctx.payload.i}`, { paid: true, order: ctx.payload.i });
+    async (ctx) => {
+      await write(ctx, ctx.payload.i);
       ctx.emit(queueDestination(outQueue), { i: ctx.payload.i });
     },
     { concurrency: CONCURRENCY },
@@ -161,6 +255,7 @@ async function atLeastOnce(backend: Backend, inQueue: string, outQueue: string):
   const config = backend.config();
   // Opening the store once creates its files or tables; the baseline then writes to them without Tollgate.
   await (await openStore(config)).close();
+  await backend.prepare?.(config);
   const writer = backend.plainWriter(config);
   const connection = await connect(AMQP_URL);
   const channel = await connection.createConfirmChannel();
@@ -191,7 +286,7 @@ async function atLeastOnce(backend: Backend, inQueue: string, outQueue: string):
     async close() {
       closing = true;
       await connection.close();
-      writer.close();
+      await writer.close();
     },
   };
 }
@@ -312,12 +407,18 @@ export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-amqp-bench-'));
   const model = await connect(AMQP_URL);
   const backends = [
-    sqliteBackend(dir),
+    ...(options.sqlite === false ? [] : [sqliteBackend(dir)]),
     ...(options.dynamoEndpoint ? [dynamoBackend(options.dynamoEndpoint)] : []),
+    ...(options.postgresUrl ? [postgresBackend(options.postgresUrl)] : []),
   ];
   try {
     for (const backend of backends) {
-      const messages = backend.name === 'SQLite' ? total : Math.ceil(total / 4);
+      const messages =
+        backend.name === 'SQLite'
+          ? total
+          : backend.name === 'PostgreSQL'
+            ? Math.ceil(total / 2)
+            : Math.ceil(total / 4);
       const result = await benchBackend(model, backend, messages);
       printTable(
         `AMQP hop on ${backend.name} (consume, 1 state write, emit 1 message; ${messages} messages, ${WINDOW} in flight, ${CONCURRENCY} handlers; quorum queues; best of 2)`,
@@ -333,6 +434,7 @@ export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void
     }
   } finally {
     await model.close();
+    for (const backend of backends) await backend.cleanup?.();
     rmSync(dir, { recursive: true, force: true });
   }
 }

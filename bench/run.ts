@@ -1,6 +1,7 @@
 /**
- * npm run bench [-- core amqp http gateway]
- * Prints figures and ratios; never a pass/fail. Starts DynamoDB Local itself for the DynamoDB rows.
+ * npm run bench [-- core amqp http gateway postgres]
+ * Prints figures and ratios; never a pass/fail. Starts DynamoDB Local itself for the DynamoDB rows; the postgres
+ * subset uses the local PostgreSQL (and RabbitMQ for its AMQP row).
  */
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.js';
 
@@ -15,17 +16,26 @@ const wanted = new Set(process.argv.slice(2));
 const all = wanted.size === 0;
 const want = (name: string) => all || wanted.has(name);
 
-const dynamo = await startDynamoDbLocal();
+// Only the core and amqp benches have DynamoDB rows.
+const dynamo = want('core') || want('amqp') ? await startDynamoDbLocal() : undefined;
 try {
-  const rawFloors = want('core') ? await runCoreBench({ dynamoEndpoint: dynamo.endpoint }) : undefined;
+  const dynamoEndpoint = dynamo?.endpoint;
+  const rawFloors = want('core') ? await runCoreBench(dynamoEndpoint ? { dynamoEndpoint } : {}) : undefined;
   if (want('amqp'))
-    await runAmqpBench({ dynamoEndpoint: dynamo.endpoint, ...(rawFloors ? { rawFloors } : {}) });
+    await runAmqpBench({
+      ...(dynamoEndpoint ? { dynamoEndpoint } : {}),
+      ...(rawFloors ? { rawFloors } : {}),
+    });
   if (want('http')) await runHttpBench();
   if (want('gateway')) {
     const { runGatewayBench } = await import('./gateway.js');
     await runGatewayBench();
   }
+  if (want('postgres')) {
+    const { runPostgresBench } = await import('./postgres.js');
+    await runPostgresBench();
+  }
 } finally {
-  await dynamo.stop();
+  await dynamo?.stop();
 }
 console.log(`\npeak RSS of the bench process: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`);
