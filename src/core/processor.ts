@@ -147,9 +147,15 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
   const tokenId = requireTokenId(request.tokenId);
   const payloadFingerprint = fingerprintOf(request.payload);
 
-  let token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
-  const early = screen(tokenId, token, payloadFingerprint, clock());
-  if (early) return early;
+  const read = () => withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
+  // The cheap check keeps duplicates from running the handler. An interactive store consumes before the handler
+  // runs and hands it the token it consumed, so there the check would only read the same row twice.
+  const interactive = store.ownData?.mode === 'interactive';
+  let token = interactive ? undefined : await read();
+  if (!interactive) {
+    const early = screen(tokenId, token, payloadFingerprint, clock());
+    if (early) return early;
+  }
 
   // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
   // out consumed by one of them, that run is the one that happened.
@@ -159,7 +165,7 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
   for (let attempt = 1; ; attempt++) {
     const hop: Hop<P, R, Tx> = {
       request,
-      token: token as TokenRecord,
+      token,
       tokenId,
       fingerprint: payloadFingerprint,
       attempt,
@@ -181,7 +187,7 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
       case 'token-missing':
       case 'token-not-live': {
         // A concurrent copy won (or the token ended meanwhile): re-read to report precisely.
-        token = await withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
+        token = await read();
         // ...unless it was one of our own commits, whose answer from the store was lost.
         const consumedBy = token?.status === 'consumed' ? token.commitId : undefined;
         const ours =
@@ -201,12 +207,12 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
           failure: failure.kind,
         });
       }
-      case 'fingerprint-mismatch':
-        return {
-          kind: 'rejected',
-          error: new FingerprintMismatchError(tokenId),
-          token: token as TokenRecord,
-        };
+      case 'fingerprint-mismatch': {
+        token ??= await read();
+        const rejected = screen(tokenId, token, payloadFingerprint, clock());
+        if (rejected) return rejected;
+        throw new StoreFailureError(`store refused token ${tokenId} for a payload it matches`, { tokenId });
+      }
       case 'version-conflict':
       case 'own-condition-failed': {
         const key = failure.kind === 'version-conflict' ? failure.key : failure.item;
@@ -252,7 +258,8 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
 /** One run of the handler and its commit, as both paths see it. */
 interface Hop<P, R, Tx> {
   request: ProcessRequest<P, R, Tx>;
-  token: TokenRecord;
+  /** The token as the cheap check read it; undefined on an interactive store, which reads it as it consumes. */
+  token: TokenRecord | undefined;
   tokenId: string;
   fingerprint: string;
   attempt: number;
@@ -273,7 +280,8 @@ interface AttemptResult<R> {
  * then one commit carries the consume, the writes, the handler's own staged actions and the mints.
  */
 async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResult<R>> {
-  const { request, token, tokenId, attempt, now } = hop;
+  const { request, tokenId, attempt, now } = hop;
+  const token = hop.token as TokenRecord;
   const session = request.store.ownData?.mode === 'staged' ? request.store.ownData.open() : undefined;
   const work = new UnitOfWork<P, Tx>(
     request.store,
@@ -311,10 +319,11 @@ async function interactiveAttempt<P, R, Tx>(
   hop: Hop<P, R, Tx>,
   own: InteractiveOwnData<Tx>,
 ): Promise<AttemptResult<R>> {
-  const { request, token, tokenId, attempt, now } = hop;
+  const { request, tokenId, attempt, now } = hop;
   let processed: Processed<R> | undefined;
   try {
     const outcome = await own.transact(consumeOf(hop, undefined), now, async (open) => {
+      const token = open.token;
       const work = new UnitOfWork<P, Tx>(
         open,
         token,

@@ -134,6 +134,8 @@ export interface InteractiveOwnData<Tx> {
 
 /** The transaction a hop runs in, as an interactive store lends it to the handler. */
 export interface OpenTransaction<Tx> {
+  /** The incoming token as it was before this transaction consumed it (read by the consume itself). */
+  readonly token: TokenRecord;
   /** The application's handle on the open transaction (its own SQL). */
   readonly handle: Tx;
   /** Reads a key-value state item inside the transaction. */

@@ -290,6 +290,15 @@ describe.each(STORE_KINDS)('exactly-once route with an unavailable %s store', (k
     const flaky: TokenStore = new Proxy(store, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
+        // An interactive store (PostgreSQL) reads and consumes the token in its own transaction.
+        if (property === 'ownData' && target.ownData?.mode === 'interactive') {
+          const own = target.ownData;
+          const transact: typeof own.transact = async (...args) => {
+            if (down) throw new StoreUnavailableError('store is down (test)');
+            return own.transact(...args);
+          };
+          return { mode: 'interactive', transact };
+        }
         if (typeof value !== 'function') return value;
         if (down && (property === 'getToken' || property === 'commit')) {
           return async () => {

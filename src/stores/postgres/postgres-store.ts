@@ -460,15 +460,19 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     const client = await this.acquire('transact');
     const tx = new HopTransaction(client);
     let destroy = false;
+    let token: TokenRecord;
     try {
       // 1. Consume first: from here on the token's row is locked until commit or rollback.
       try {
         await client.query('BEGIN');
-        const failure = await this.consume(client, consume, now, false);
-        if (failure) {
+        const consumed = await exec(client, this.sql.consumeReading, this.consumeValues(consume, now, false));
+        const prior = consumed.rows[0] as TokenTuple | undefined;
+        if (prior === undefined) {
+          const failure = await classifyUnconsumable(client, this.sql, consume, now);
           await client.query('ROLLBACK');
           return { ok: false, failure };
         }
+        token = fromTuple(prior);
       } catch (error) {
         const failure = commitFailure(error, this.context(client));
         destroy = await this.abandon(client);
@@ -479,6 +483,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       let hop: HopWrites<T>;
       try {
         hop = await body({
+          token,
           handle: tx.handle,
           readState: (key) =>
             tx.run(
@@ -1057,6 +1062,19 @@ function statements(s: string) {
         response = $5::json, retain_until = $6, payload = NULL, headers = NULL, lease_until = NULL
       WHERE id = $1 AND status IN ${LIVE} AND (expires_at IS NULL OR expires_at > $2)
         AND (fingerprint IS NULL OR fingerprint = $7)`,
+    ),
+    // The same consume, answering the token as it was before it: an interactive hop needs no read of its own.
+    consumeReading: statement(
+      'consume_reading',
+      `UPDATE ${s}.tokens SET status = 'consumed', consumed_at = $2, consumed_by = $3, commit_id = $4,
+        response = $5::json, retain_until = $6, payload = NULL, headers = NULL, lease_until = NULL
+      FROM (SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE id = $1 FOR UPDATE) AS prior
+      WHERE ${s}.tokens.id = prior.id AND ${s}.tokens.status IN ${LIVE}
+        AND (${s}.tokens.expires_at IS NULL OR ${s}.tokens.expires_at > $2)
+        AND (${s}.tokens.fingerprint IS NULL OR ${s}.tokens.fingerprint = $7)
+      RETURNING ${TOKEN_COLUMNS.split(',')
+        .map((column) => `prior.${column.trim()}`)
+        .join(', ')}`,
     ),
     getState: statement('get_state', `SELECT value, version FROM ${s}.state WHERE key = $1`),
     // What a handler staged, as one statement ($1-$3 the writes: key, value or NULL to delete, expected version
