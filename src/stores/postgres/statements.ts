@@ -1,0 +1,152 @@
+import { IN_FLIGHT_STATUSES, LIVE_STATUSES } from '../../core/token.js';
+import { INSERT_COLUMNS, INSERT_TYPES, TOKEN_COLUMNS } from './rows.js';
+
+/* The SQL text of the store's own statements; the handlers' own SQL goes through ctx.tx instead. */
+
+const LIVE = `('${LIVE_STATUSES.join("','")}')`;
+const IN_FLIGHT = `('${IN_FLIGHT_STATUSES.join("','")}')`;
+const ENDED = "('consumed','expired','revoked')";
+
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+export type Statements = ReturnType<typeof statements>;
+
+/** Every statement the store sends, named so that each connection parses and plans it once. */
+export function statements(s: string) {
+  const statement = (name: string, text: string): Statement => ({ name: `tollgate_${name}`, text });
+  // One array parameter per column, one element per token: the same statement for any number of tokens.
+  const insertTokens = (first: number) => `INSERT INTO ${s}.tokens (${INSERT_COLUMNS})
+    SELECT id, conversation_id, parent_id, minted_by, medium, destination::json, fingerprint, payload::json,
+      headers::json, status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, commit_id,
+      response::json, lease_until, retain_until
+    FROM unnest(${INSERT_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')}) AS t(${INSERT_COLUMNS})`;
+  const page = (column: string) =>
+    `SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE ${column} = $1 AND minted_at < $2
+      AND (minted_at, id) > ($3, $4) ORDER BY minted_at, id LIMIT $5`;
+  return {
+    schemaVersion: statement('schema_version', `SELECT value FROM ${s}.meta WHERE key = 'schema_version'`),
+    getToken: statement('get_token', `SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE id = $1`),
+    checkToken: statement(
+      'check_token',
+      `SELECT status, fingerprint, expires_at FROM ${s}.tokens WHERE id = $1`,
+    ),
+    existingIds: statement('existing_ids', `SELECT id FROM ${s}.tokens WHERE id = ANY($1::text[])`),
+    mint: statement('mint', insertTokens(1)),
+    mintUnlessTaken: statement(
+      'mint_unless_taken',
+      `${insertTokens(1)} ON CONFLICT (id) DO NOTHING RETURNING id`,
+    ),
+    // The conditional consume: exists, live, not expired, fingerprint matches. Under READ COMMITTED a concurrent
+    // copy blocks on the row lock, then re-checks the condition on the committed row: it finds it consumed.
+    // Tombstones drop payload and headers: the guarantee needs only the id and status.
+    consume: statement(
+      'consume',
+      `UPDATE ${s}.tokens SET status = 'consumed', consumed_at = $2, consumed_by = $3, commit_id = $4,
+        response = $5::json, retain_until = $6, payload = NULL, headers = NULL, lease_until = NULL
+      WHERE id = $1 AND status IN ${LIVE} AND (expires_at IS NULL OR expires_at > $2)
+        AND (fingerprint IS NULL OR fingerprint = $7)`,
+    ),
+    // The same consume, answering the token as it was before it: an interactive hop needs no read of its own.
+    consumeReading: statement(
+      'consume_reading',
+      `UPDATE ${s}.tokens SET status = 'consumed', consumed_at = $2, consumed_by = $3, commit_id = $4,
+        response = $5::json, retain_until = $6, payload = NULL, headers = NULL, lease_until = NULL
+      FROM (SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE id = $1 FOR UPDATE) AS prior
+      WHERE ${s}.tokens.id = prior.id AND ${s}.tokens.status IN ${LIVE}
+        AND (${s}.tokens.expires_at IS NULL OR ${s}.tokens.expires_at > $2)
+        AND (${s}.tokens.fingerprint IS NULL OR ${s}.tokens.fingerprint = $7)
+      RETURNING ${TOKEN_COLUMNS.split(',')
+        .map((column) => `prior.${column.trim()}`)
+        .join(', ')}`,
+    ),
+    getState: statement('get_state', `SELECT value, version FROM ${s}.state WHERE key = $1`),
+    // What a handler staged, as one statement ($1-$3 the writes: key, value or NULL to delete, expected version
+    // or NULL for a blind write; $4-$23 the tokens to mint; $24-$25 the consumed token and its stored answer).
+    // Answers the keys whose conditional write held, the keys present that a delete at version 0 expected
+    // absent, and the ids minted. Its parts touch distinct rows, so running them side by side is safe.
+    stage: statement(
+      'stage',
+      `WITH w AS (
+        SELECT * FROM unnest($1::text[], $2::text[], $3::integer[]) WITH ORDINALITY AS w(key, value, expected, n)
+      ),
+      put_blind AS (
+        INSERT INTO ${s}.state AS st (key, value, version)
+        SELECT key, value::json, 1 FROM w WHERE value IS NOT NULL AND expected IS NULL ORDER BY n
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = st.version + 1
+      ),
+      put_new AS (
+        INSERT INTO ${s}.state (key, value, version)
+        SELECT key, value::json, 1 FROM w WHERE value IS NOT NULL AND expected = 0 ORDER BY n
+        ON CONFLICT (key) DO NOTHING RETURNING key
+      ),
+      put_at AS (
+        UPDATE ${s}.state AS st SET value = w.value::json, version = st.version + 1 FROM w
+        WHERE w.value IS NOT NULL AND w.expected > 0 AND st.key = w.key AND st.version = w.expected
+        RETURNING st.key
+      ),
+      delete_blind AS (
+        DELETE FROM ${s}.state AS st USING w WHERE w.value IS NULL AND w.expected IS NULL AND st.key = w.key
+      ),
+      delete_at AS (
+        DELETE FROM ${s}.state AS st USING w
+        WHERE w.value IS NULL AND w.expected > 0 AND st.key = w.key AND st.version = w.expected
+        RETURNING st.key
+      ),
+      minted AS (
+        ${insertTokens(4)}
+        ON CONFLICT (id) DO NOTHING RETURNING id
+      ),
+      answered AS (
+        UPDATE ${s}.tokens SET response = $25::text::json WHERE id = $24 AND $25::text IS NOT NULL
+      )
+      SELECT
+        ARRAY(SELECT key FROM put_new UNION ALL SELECT key FROM put_at UNION ALL SELECT key FROM delete_at),
+        ARRAY(SELECT st.key FROM ${s}.state AS st JOIN w ON st.key = w.key WHERE w.value IS NULL AND w.expected = 0),
+        ARRAY(SELECT id FROM minted)`,
+    ),
+    // A row locked by a hop consuming it is skipped, not waited for: the hop ends it (consumed), or rolls back
+    // and leaves it pending for the relay. Waiting would tie a sender to its receiver's handler.
+    markDispatched: statement(
+      'mark_dispatched',
+      `UPDATE ${s}.tokens SET status = 'dispatched', dispatched_at = $2, lease_until = NULL
+      WHERE status = 'pending' AND id IN (SELECT id FROM ${s}.tokens WHERE id = ANY($1::text[])
+        AND status = 'pending' FOR UPDATE SKIP LOCKED)`,
+    ),
+    revoke: statement(
+      'revoke',
+      `UPDATE ${s}.tokens SET status = 'revoked', retain_until = $2, payload = NULL, headers = NULL,
+        lease_until = NULL
+      WHERE id = $1 AND status IN ${LIVE} RETURNING ${TOKEN_COLUMNS}`,
+    ),
+    expire: statement(
+      'expire',
+      `UPDATE ${s}.tokens SET status = 'expired', retain_until = $1, payload = NULL, headers = NULL
+      WHERE status = 'issued' AND id IN (SELECT id FROM ${s}.tokens WHERE status = 'issued'
+        AND expires_at IS NOT NULL AND expires_at <= $2 LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+    ),
+    // Rows another relay (or a hop's consume) holds are skipped, not waited for.
+    claim: statement(
+      'claim',
+      `UPDATE ${s}.tokens SET lease_until = $5, attempts = attempts + 1
+      WHERE id IN (SELECT id FROM ${s}.tokens WHERE status = 'pending' AND minted_at <= $1
+          AND (lease_until IS NULL OR lease_until < $2) AND ($3::text IS NULL OR medium = $3)
+        ORDER BY minted_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+      RETURNING ${TOKEN_COLUMNS}`,
+    ),
+    releaseLease: statement('release_lease', `UPDATE ${s}.tokens SET lease_until = NULL WHERE id = $1`),
+    byStatus: statement('by_status', page('status')),
+    byConversation: statement('by_conversation', page('conversation_id')),
+    inFlight: statement(
+      'in_flight',
+      `SELECT count(*), min(minted_at) FROM ${s}.tokens WHERE status IN ${IN_FLIGHT}`,
+    ),
+    purge: statement(
+      'purge',
+      `DELETE FROM ${s}.tokens WHERE id IN (SELECT id FROM ${s}.tokens WHERE status IN ${ENDED}
+        AND minted_at <= $1 AND retain_until IS NOT NULL AND retain_until <= $2 LIMIT $3 FOR UPDATE SKIP LOCKED)`,
+    ),
+  };
+}
