@@ -1,4 +1,5 @@
 import type { TokenStore } from '../core/store.js';
+import type { PostgresStoreOptions } from './postgres/options.js';
 
 export { MAX_STATUS_SHARDS } from './dynamodb/marshal.js';
 
@@ -19,22 +20,8 @@ export type StoreConfig =
       /** Static credentials, e.g. for DynamoDB Local; otherwise the SDK's default chain is used. */
       credentials?: { accessKeyId: string; secretAccessKey: string };
     }
-  | {
-      kind: 'postgres';
-      /** postgres://user:password@host:port/database (node-postgres connection string). */
-      url: string;
-      /** PostgreSQL schema (namespace) holding Tollgate's tables. Default 'tollgate'. */
-      schema?: string;
-      /** Connections in the pool. Default 10. */
-      poolSize?: number;
-      /** Create the schema if missing (development, tests). Default false: production applies deploy/postgres. */
-      createTables?: boolean;
-      tombstoneRetentionMs?: number;
-      /** Waits for a connection, for an answer to a statement, and the server's limit on an idle transaction. */
-      connectTimeoutMs?: number;
-      statementTimeoutMs?: number;
-      idleInTransactionTimeoutMs?: number;
-    };
+  /** PostgreSQL: the store's own options (a type only: the driver loads when the store is opened). */
+  | ({ kind: 'postgres' } & PostgresStoreOptions);
 
 /** Opens the store a config describes. A driver or SDK is only loaded when its store is chosen. */
 export async function openStore(config: StoreConfig): Promise<TokenStore> {

@@ -28,6 +28,7 @@ import type {
 } from '../../core/store.js';
 import { LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
+import { fromTuple, type TokenTuple } from '../token-tuple.js';
 import { assertDistinctKeys, classifyUnconsumable, stage } from './commit-steps.js';
 import { commitOrFailure, cutWhenUnanswered, exec, rollback } from './connection.js';
 import {
@@ -50,7 +51,7 @@ import {
   type PostgresStoreOptions,
   positive,
 } from './options.js';
-import { byMintedAtThenId, fromTuple, type TokenTuple, tokenColumns } from './rows.js';
+import { byMintedAtThenId, tokenColumns } from './rows.js';
 import { DEFAULT_SCHEMA, migrationSql, qualifier, SCHEMA_VERSION } from './schema.js';
 import { type Statement, type Statements, statements } from './statements.js';
 

@@ -1,5 +1,6 @@
 import { IN_FLIGHT_STATUSES, LIVE_STATUSES } from '../../core/token.js';
-import { INSERT_COLUMNS, INSERT_TYPES, TOKEN_COLUMNS } from './rows.js';
+import { TOKEN_COLUMNS } from '../token-tuple.js';
+import { INSERT_COLUMNS, INSERT_TYPES } from './rows.js';
 
 /* The SQL text of the store's own statements; the handlers' own SQL goes through ctx.tx instead. */
 
