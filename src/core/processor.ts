@@ -63,6 +63,12 @@ export interface ProcessRequest<P, R, Tx = unknown> {
   onRetry?: (reason: 'version-conflict' | 'transient', attempt: number) => void;
   /** Told of every outcome (processed, dropped, rejected, retries). */
   observer?: Observer;
+  /**
+   * Runs whose commit may have landed although the store's answer did not, by commit id. A caller that runs the
+   * same delivery again after a throw (the AMQP consumer holding it through an outage) passes the same map each
+   * time, so a commit of an earlier call is recognised as this delivery's own and not taken for a duplicate.
+   */
+  maybeCommitted?: Map<string, Processed<R>>;
 }
 
 /** The signal changed state: its token is consumed and the emitted tokens are minted (still to be dispatched). */
@@ -150,16 +156,18 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
   const read = () => withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
   // The cheap check keeps duplicates from running the handler. An interactive store consumes before the handler
   // runs and hands it the token it consumed, so there the check would only read the same row twice.
+  // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
+  // out consumed by one of them, that run is the one that happened.
+  const maybeCommitted = request.maybeCommitted ?? new Map<string, Processed<R>>();
   const interactive = store.ownData?.mode === 'interactive';
   let token = interactive ? undefined : await read();
   if (!interactive) {
+    const earlier =
+      token?.status === 'consumed' && token.commitId ? maybeCommitted.get(token.commitId) : undefined;
+    if (earlier) return earlier;
     const early = screen(tokenId, token, payloadFingerprint, clock());
     if (early) return early;
   }
-
-  // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
-  // out consumed by one of them, that run is the one that happened.
-  const maybeCommitted = new Map<string, Processed<R>>();
   let conflicts = 0;
   let lastConflictKey = '';
   for (let attempt = 1; ; attempt++) {

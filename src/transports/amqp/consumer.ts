@@ -5,7 +5,7 @@ import { Dispatcher, type SignalSender } from '../../core/dispatcher.js';
 import { ErrorCodes } from '../../core/errors.js';
 import type { JsonValue } from '../../core/fingerprint.js';
 import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
-import { type Handler, processSignal, type RetryPolicy } from '../../core/processor.js';
+import { type Handler, type Processed, processSignal, type RetryPolicy } from '../../core/processor.js';
 import { type BackoffPolicy, sleep } from '../../core/retry.js';
 import type { TokenStore } from '../../core/store.js';
 import { recoverChannel } from './channel-recovery.js';
@@ -256,6 +256,8 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
       });
       return;
     }
+    // Kept across the runs of this delivery: a commit whose answer was lost in an outage is still ours.
+    const maybeCommitted = new Map<string, Processed<R>>();
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = await processSignal({
@@ -265,6 +267,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
           payload,
           handler: this.handler,
           observer: this.observe,
+          maybeCommitted,
           ...(this.options.storeRetry ? { retry: this.options.storeRetry } : {}),
         });
         if (outcome.kind === 'processed') {
