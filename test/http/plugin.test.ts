@@ -1,11 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Dispatcher } from '../../src/core/dispatcher.js';
 import { StoreUnavailableError } from '../../src/core/errors.js';
 import { fingerprint } from '../../src/core/fingerprint.js';
 import { newTokenId } from '../../src/core/ids.js';
 import type { Observer } from '../../src/core/observer.js';
 import type { TokenStore } from '../../src/core/store.js';
-import { tollgateOf, tollgatePlugin } from '../../src/transports/http/index.js';
+import { HttpSignalSender, tollgateOf, tollgatePlugin } from '../../src/transports/http/index.js';
 import { freshStore, STORE_KINDS } from '../support/stores.js';
 import { buildTestApp } from './fixtures/app.js';
 import { deferred, expectProblem, listen, mintFor, post, tokenHeader } from './support.js';
@@ -325,6 +326,82 @@ describe.each(STORE_KINDS)('exactly-once route with an unavailable %s store', (k
       expect((await store.readState('outage'))?.value).toBe(2);
     } finally {
       await app.close();
+      await store.close();
+    }
+  });
+});
+
+describe.each(STORE_KINDS)('a request whose commit landed but whose answer was lost (%s store)', (kind) => {
+  it('answers the retry as processed and sends the emitted signal at once, not as a duplicate', async () => {
+    const store = await freshStore(kind);
+    // 'lose': the next commit is applied but reported as failed; 'down': nothing gets through; 'up': all works.
+    let phase: 'lose' | 'down' | 'up' = 'lose';
+    const unavailable = () => new StoreUnavailableError('store is down (test)');
+    const flaky: TokenStore = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property === 'ownData' && target.ownData?.mode === 'interactive') {
+          const own = target.ownData;
+          const transact: typeof own.transact = async (...args) => {
+            if (phase === 'down') throw unavailable();
+            const result = await own.transact(...args);
+            if (phase !== 'lose') return result;
+            phase = 'down';
+            return { ok: false, failure: { kind: 'transient', cause: unavailable() } };
+          };
+          return { mode: 'interactive', transact };
+        }
+        if (typeof value !== 'function') return value;
+        if (property === 'commit') {
+          return async (request: Parameters<TokenStore['commit']>[0]) => {
+            if (phase === 'down') return { ok: false, failure: { kind: 'transient', cause: unavailable() } };
+            const result = await target.commit(request);
+            if (phase !== 'lose') return result;
+            phase = 'down';
+            return { ok: false, failure: { kind: 'transient', cause: unavailable() } };
+          };
+        }
+        if (property === 'getToken') {
+          return async (id: string) => {
+            if (phase === 'down') throw unavailable();
+            return target.getToken(id);
+          };
+        }
+        return value.bind(target);
+      },
+    });
+    // The next hop shares the store, as services of one system do: its tokens are minted there.
+    const next = await buildTestApp({ store });
+    const dispatcher = new Dispatcher({
+      store,
+      senders: [new HttpSignalSender({ retry: { attempts: 5, baseDelayMs: 10, maxDelayMs: 50 } })],
+    });
+    const app = await buildTestApp({ store: flaky, dispatcher });
+    try {
+      const nextUrl = `${await listen(next)}/add`;
+      const base = await listen(app);
+      const payload = { key: 'lost', amount: 3, next: nextUrl };
+      const token = await mintFor(store, `${base}/add`, payload);
+
+      const first = await post(`${base}/add`, payload, tokenHeader(token.id));
+      expectProblem(first, 503, 'store-unavailable');
+      // It did commit: the token is consumed, the state written once.
+      expect((await store.getToken(token.id))?.status).toBe('consumed');
+      expect((await store.readState('lost'))?.value).toBe(3);
+
+      phase = 'up';
+      const retried = await post(`${base}/add`, payload, tokenHeader(token.id));
+      expect(retried.status).toBe(201);
+      expect(retried.headers.get('exactly-once-status')).toBe('processed');
+      // The emitted signal went out with the retry (no relay runs here), and applied downstream once.
+      expect((await store.readState('lost.next'))?.value).toBe(3);
+      expect((await store.readState('runs:lost'))?.value).toBe(1);
+
+      const again = await post(`${base}/add`, payload, tokenHeader(token.id));
+      expect(again.headers.get('exactly-once-status')).toBe('duplicate');
+    } finally {
+      await app.close();
+      await next.close();
       await store.close();
     }
   });

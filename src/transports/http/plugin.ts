@@ -12,6 +12,7 @@ import type { HandlerContext } from '../../core/unit-of-work.js';
 import { answerForDropped, answerForError, answerForInProgress, type RetryAfter } from './answers.js';
 import { HEADERS, singleHeader } from './headers.js';
 import { InProgressTokens } from './in-progress.js';
+import { LostAnswers } from './lost-answers.js';
 import { PropagatingContext } from './propagation.js';
 import { captureResponse, sendProblem, sendStored } from './responses.js';
 import { problemErrorHandler } from './route-errors.js';
@@ -101,6 +102,7 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
   const logger: Logger = options.logger ?? (fastify.log as unknown as Logger);
   const observe = fanOut(options.observers ?? []);
   const inProgress = new InProgressTokens();
+  const lostAnswers = new LostAnswers();
   const waitMs = options.inProgress?.waitMs ?? 1_000;
   const retryAfter: RetryAfter = {
     inProgressSeconds: options.inProgress?.retryAfterSeconds ?? 1,
@@ -163,9 +165,11 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
     const slot = await inProgress.acquire(tokenId, waitMs);
     if (!slot) return answerProblem(reply, answerForInProgress(tokenId, retryAfter));
 
+    const maybeCommitted = lostAnswers.take(tokenId);
     try {
       const outcome = await processSignal({
         store: options.store,
+        maybeCommitted,
         endpoint: settings.endpoint,
         tokenId,
         payload: (request.body ?? null) as JsonValue,
@@ -197,6 +201,7 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
       return answerProblem(reply, answerForDropped(outcome, tokenId));
     } catch (error) {
       request.tollgate = null;
+      lostAnswers.keep(tokenId, maybeCommitted);
       logger.warn(
         { err: error, token: tokenId, endpoint: settings.endpoint },
         'exactly-once request not processed',
