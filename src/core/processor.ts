@@ -154,11 +154,11 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
   const payloadFingerprint = fingerprintOf(request.payload);
 
   const read = () => withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
-  // The cheap check keeps duplicates from running the handler. An interactive store consumes before the handler
-  // runs and hands it the token it consumed, so there the check would only read the same row twice.
   // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
   // out consumed by one of them, that run is the one that happened.
   const maybeCommitted = request.maybeCommitted ?? new Map<string, Processed<R>>();
+  // The cheap check keeps duplicates from running the handler. An interactive store consumes before the handler
+  // runs and hands it the token it consumed, so there the check would only read the same row twice.
   const interactive = store.ownData?.mode === 'interactive';
   let token = interactive ? undefined : await read();
   if (!interactive) {
