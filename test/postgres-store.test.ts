@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../soak/fault-proxy.js';
 import {
   ClosedError,
   ConfigError,
@@ -32,7 +31,13 @@ import {
 } from '../src/stores/postgres/failures.js';
 import { type PgTx, PostgresTokenStore } from '../src/stores/postgres/postgres-store.js';
 import { MIGRATION_FILES, migrationSql } from '../src/stores/postgres/schema.js';
-import { freshSchemaName, POSTGRES_TEST_URL, schemaExists, withAdmin } from './support/postgres.js';
+import {
+  freshSchemaName,
+  POSTGRES_TEST_URL,
+  postgresBehindProxy,
+  schemaExists,
+  withAdmin,
+} from './support/postgres.js';
 
 const queue = { medium: 'amqp', exchange: 'orders', routingKey: 'placed' } as const;
 
@@ -648,16 +653,9 @@ describe('PostgreSQL store: a partition that drops packets without a reset', () 
   it('cuts a connection whose statement goes unanswered, and reports the store unavailable', async () => {
     const schema = freshSchemaName();
     const direct = await PostgresTokenStore.open({ url: POSTGRES_TEST_URL, schema, createTables: true });
-    const target = new URL(POSTGRES_TEST_URL);
-    const proxy = await FaultProxy.start({
-      name: 'postgres',
-      targetHost: target.hostname,
-      targetPort: Number(target.port || 5432),
-    });
-    const proxied = new URL(POSTGRES_TEST_URL);
-    proxied.port = String(proxy.port);
+    const { proxy, url } = await postgresBehindProxy();
     const store = await PostgresTokenStore.open({
-      url: proxied.toString(),
+      url,
       schema,
       poolSize: 1,
       statementTimeoutMs: 500,

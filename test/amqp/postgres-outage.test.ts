@@ -1,7 +1,7 @@
 import type { GetMessage } from 'amqplib';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FaultProxy, type ProxyMode } from '../../soak/fault-proxy.js';
+import type { FaultProxy, ProxyMode } from '../../soak/fault-proxy.js';
 import { newTokenId } from '../../src/core/ids.js';
 import { type PgTx, PostgresTokenStore } from '../../src/stores/postgres/postgres-store.js';
 import type { AmqpConsumer } from '../../src/transports/amqp/consumer.js';
@@ -10,7 +10,7 @@ import { AmqpHeaders, headerText } from '../../src/transports/amqp/headers.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
 import { deadLetterNames, declareConsumerQueue } from '../../src/transports/amqp/topology.js';
 import { deferred } from '../http/support.js';
-import { freshSchemaName, POSTGRES_TEST_URL } from '../support/postgres.js';
+import { freshSchemaName, POSTGRES_TEST_URL, postgresBehindProxy } from '../support/postgres.js';
 import { stderrLogger } from './fixtures/scenario.js';
 import { AMQP_URL, BrokerProbe, statusesOf, uniqueName, waitFor } from './support.js';
 
@@ -24,14 +24,6 @@ import { AMQP_URL, BrokerProbe, statusesOf, uniqueName, waitFor } from './suppor
 
 interface Order {
   n: number;
-}
-
-/** The same URL, but through the proxy. */
-function throughProxy(url: string, port: number): string {
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String(port);
-  return proxied.toString();
 }
 
 const TOTAL = 60;
@@ -51,6 +43,8 @@ describe('AMQP consumer on PostgreSQL (own table via ctx.tx) through a PostgreSQ
   let direct: PostgresTokenStore;
 
   let proxy: FaultProxy;
+  /** The test PostgreSQL's URL through the proxy. */
+  let proxyUrl: string;
   let store: PostgresTokenStore;
   let broker: BrokerProbe;
   let producer: AmqpTollgate<PgTx> | undefined;
@@ -70,9 +64,9 @@ describe('AMQP consumer on PostgreSQL (own table via ctx.tx) through a PostgreSQ
   });
 
   beforeEach(async () => {
-    proxy = await FaultProxy.start({ name: 'postgres', targetHost: '127.0.0.1', targetPort: 5432 });
+    ({ proxy, url: proxyUrl } = await postgresBehindProxy());
     store = await PostgresTokenStore.open({
-      url: throughProxy(POSTGRES_TEST_URL, proxy.port),
+      url: proxyUrl,
       schema,
       // A statement unanswered this long cuts its connection (a blackhole gives no other sign).
       connectTimeoutMs: 1_000,
@@ -315,7 +309,7 @@ describe('AMQP consumer on PostgreSQL (own table via ctx.tx) through a PostgreSQ
   it('a hop whose COMMIT landed but whose answer was lost, then held through the outage, is processed (not a duplicate) and sends its signal', async () => {
     // Statements are slowed here, never cut: the statement timeout stays far above the proxy's delay.
     const patient = await PostgresTokenStore.open({
-      url: throughProxy(POSTGRES_TEST_URL, proxy.port),
+      url: proxyUrl,
       schema,
       connectTimeoutMs: 1_000,
       statementTimeoutMs: 60_000,

@@ -1,13 +1,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FaultProxy } from '../../soak/fault-proxy.js';
+import type { FaultProxy } from '../../soak/fault-proxy.js';
 import { newTokenId } from '../../src/core/ids.js';
 import type { RetryPolicy } from '../../src/core/processor.js';
 import type { HandlerContext } from '../../src/core/unit-of-work.js';
 import { type PgTx, PostgresTokenStore } from '../../src/stores/postgres/postgres-store.js';
 import { tollgateOf, tollgatePlugin } from '../../src/transports/http/index.js';
-import { freshSchemaName, POSTGRES_TEST_URL } from '../support/postgres.js';
+import { freshSchemaName, POSTGRES_TEST_URL, postgresBehindProxy } from '../support/postgres.js';
 import { type Answer, deferred, expectProblem, listen, mintFor, post, tokenHeader } from './support.js';
 
 /**
@@ -27,14 +27,6 @@ const SMALL_RETRY: RetryPolicy = {
   versionConflict: { attempts: 8, baseDelayMs: 1, maxDelayMs: 20 },
   transient: { attempts: 2, baseDelayMs: 10, maxDelayMs: 50 },
 };
-
-/** The same URL, but through the proxy. */
-function throughProxy(url: string, port: number): string {
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String(port);
-  return proxied.toString();
-}
 
 /** Polls `check` until it returns a value; fails saying `what` after `timeoutMs`. */
 async function eventually<T>(
@@ -92,9 +84,10 @@ describe('exactly-once route on PostgreSQL while PostgreSQL goes away', () => {
       run integer NOT NULL)`);
     runs = 0;
     afterInsert = undefined;
-    proxy = await FaultProxy.start({ name: 'postgres', targetHost: '127.0.0.1', targetPort: 5432 });
+    let url: string;
+    ({ proxy, url } = await postgresBehindProxy());
     store = await PostgresTokenStore.open({
-      url: throughProxy(POSTGRES_TEST_URL, proxy.port),
+      url,
       schema,
       // Small, so that an outage turns into a 503 quickly: a statement unanswered this long cuts its connection.
       connectTimeoutMs: 2_000,

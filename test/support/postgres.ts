@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { afterAll } from 'vitest';
+import { FaultProxy } from '../../soak/fault-proxy.js';
 import { newTokenId } from '../../src/core/ids.js';
 
 /** The PostgreSQL the tests use (scripts/setup.sh starts one with trust auth and a `test` database). */
@@ -71,3 +72,20 @@ async function dropSchemas(): Promise<void> {
 afterAll(async () => {
   if (created.size > 0) await dropSchemas();
 });
+
+/**
+ * A fault proxy in front of the test PostgreSQL (delay, reset, blackhole), and the test URL pointed through it.
+ * The caller closes the proxy.
+ */
+export async function postgresBehindProxy(): Promise<{ proxy: FaultProxy; url: string }> {
+  const target = new URL(POSTGRES_TEST_URL);
+  const proxy = await FaultProxy.start({
+    name: 'postgres',
+    targetHost: target.hostname,
+    targetPort: Number(target.port || 5432),
+  });
+  const proxied = new URL(POSTGRES_TEST_URL);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(proxy.port);
+  return { proxy, url: proxied.toString() };
+}
