@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 
 const run = promisify(execFile);
-const root = resolve(import.meta.dirname, '..');
+const root = resolve(import.meta.dirname, '../..');
 const entry = join(root, 'src', 'index.ts');
 
 /** The README and the reference pages under docs/. */

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { pendingToken } from '../src/core/mint.js';
-import { openStore } from '../src/stores/open.js';
-import { freshStoreConfig, STORE_KINDS } from './support/stores.js';
+import { pendingToken } from '../../src/core/mint.js';
+import { openStore } from '../../src/stores/open.js';
+import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
 
 const run = promisify(execFile);
 
@@ -28,7 +28,7 @@ describe.each(STORE_KINDS)('several processes on one %s store', (kind) => {
     };
     const children = await Promise.all(
       [1, 2, 3].map(() =>
-        run(process.execPath, ['--import', 'tsx', 'test/fixtures/consume-all.ts'], { env }),
+        run(process.execPath, ['--import', 'tsx', 'test/stores/fixtures/consume-all.ts'], { env }),
       ),
     );
     const results = children.map((c) => JSON.parse(c.stdout) as { processed: number; dropped: number });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WriteBatch } from '../src/stores/sqlite/write-batch.js';
+import { WriteBatch } from '../../../src/stores/sqlite/write-batch.js';
 
 // Group commit against a real database file, observed through a second connection: it sees only what is
 // committed, so it tells whether writes shared a transaction and whether callers heard back before COMMIT.

@@ -7,15 +7,15 @@ import {
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { ErrorCodes } from '../src/core/errors.js';
-import { newTokenId } from '../src/core/ids.js';
-import type { TokenStore } from '../src/core/store.js';
-import type { DynamoTx } from '../src/stores/dynamodb/own-data.js';
-import { openStore } from '../src/stores/open.js';
-import type { PgTx } from '../src/stores/postgres/postgres-store.js';
-import type { SqliteTx } from '../src/stores/sqlite/own-data.js';
-import { ownTablesContract } from './contract/own-data.contract.js';
-import { freshStoreConfig, POSTGRES_TEST_URL } from './support/stores.js';
+import { ErrorCodes } from '../../src/core/errors.js';
+import { newTokenId } from '../../src/core/ids.js';
+import type { TokenStore } from '../../src/core/store.js';
+import type { DynamoTx } from '../../src/stores/dynamodb/own-data.js';
+import { openStore } from '../../src/stores/open.js';
+import type { PgTx } from '../../src/stores/postgres/postgres-store.js';
+import type { SqliteTx } from '../../src/stores/sqlite/own-data.js';
+import { ownTablesContract } from '../contract/own-data.contract.js';
+import { freshStoreConfig, POSTGRES_TEST_URL } from '../support/stores.js';
 
 const unique = () =>
   newTokenId()

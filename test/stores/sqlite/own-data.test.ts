@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ErrorCodes, InvalidArgumentError, type TollgateError } from '../src/core/errors.js';
-import { newTokenId } from '../src/core/ids.js';
-import { pendingToken } from '../src/core/mint.js';
-import { processSignal } from '../src/core/processor.js';
-import type { CommitRequest, StagedAction, StateWrite } from '../src/core/store.js';
-import type { Destination, TokenRecord } from '../src/core/token.js';
-import type { SqliteTx } from '../src/stores/sqlite/own-data.js';
-import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
-import { WriteBatch } from '../src/stores/sqlite/write-batch.js';
+import { ErrorCodes, InvalidArgumentError, type TollgateError } from '../../../src/core/errors.js';
+import { newTokenId } from '../../../src/core/ids.js';
+import { pendingToken } from '../../../src/core/mint.js';
+import { processSignal } from '../../../src/core/processor.js';
+import type { CommitRequest, StagedAction, StateWrite } from '../../../src/core/store.js';
+import type { Destination, TokenRecord } from '../../../src/core/token.js';
+import type { SqliteTx } from '../../../src/stores/sqlite/own-data.js';
+import { SqliteTokenStore } from '../../../src/stores/sqlite/sqlite-store.js';
+import { WriteBatch } from '../../../src/stores/sqlite/write-batch.js';
 
 // The application's own `orders` table lives in the store's database file; handlers change it through the
 // store's staging handle (`ownData.open()`, `ctx.tx` in a handler) and the changes commit with the consume.

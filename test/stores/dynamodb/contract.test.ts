@@ -1,6 +1,6 @@
-import { openStore } from '../src/stores/open.js';
-import { tokenStoreContract } from './contract/token-store.contract.js';
-import { freshStore, freshStoreConfig } from './support/stores.js';
+import { openStore } from '../../../src/stores/open.js';
+import { tokenStoreContract } from '../../contract/token-store.contract.js';
+import { freshStore, freshStoreConfig } from '../../support/stores.js';
 
 tokenStoreContract('DynamoDB Local', (options) => freshStore('dynamodb', options));
 

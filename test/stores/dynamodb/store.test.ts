@@ -19,21 +19,28 @@ import {
   StoreUnavailableError,
   TokenExistsError,
   UnknownTokenError,
-} from '../src/core/errors.js';
-import { fingerprint } from '../src/core/fingerprint.js';
-import { newTokenId } from '../src/core/ids.js';
-import type { CommitRequest, CommitResult } from '../src/core/store.js';
-import type { TokenRecord } from '../src/core/token.js';
-import { type DynamoDbStoreOptions, DynamoDbTokenStore } from '../src/stores/dynamodb/dynamodb-store.js';
-import { classifyCommitError } from '../src/stores/dynamodb/failures.js';
-import { attributeValueSize, DYNAMODB_LIMITS, itemSize } from '../src/stores/dynamodb/limits.js';
-import { ensureTables, stateTableDefinition, tokensTableDefinition } from '../src/stores/dynamodb/tables.js';
+} from '../../../src/core/errors.js';
+import { fingerprint } from '../../../src/core/fingerprint.js';
+import { newTokenId } from '../../../src/core/ids.js';
+import type { CommitRequest, CommitResult } from '../../../src/core/store.js';
+import type { TokenRecord } from '../../../src/core/token.js';
+import {
+  type DynamoDbStoreOptions,
+  DynamoDbTokenStore,
+} from '../../../src/stores/dynamodb/dynamodb-store.js';
+import { classifyCommitError } from '../../../src/stores/dynamodb/failures.js';
+import { attributeValueSize, DYNAMODB_LIMITS, itemSize } from '../../../src/stores/dynamodb/limits.js';
+import {
+  ensureTables,
+  stateTableDefinition,
+  tokensTableDefinition,
+} from '../../../src/stores/dynamodb/tables.js';
 import {
   type DynamoDbLocal,
   LOCAL_CREDENTIALS,
   LOCAL_REGION,
   startDynamoDbLocal,
-} from './support/dynamodb-local.js';
+} from '../../support/dynamodb-local.js';
 
 let local: DynamoDbLocal | undefined;
 let client: DynamoDBClient;
@@ -140,7 +147,9 @@ describe('DynamoDB tables', () => {
   });
 
   it('matches the CloudFormation template in deploy/', () => {
-    const template = parse(readFileSync(new URL('../deploy/dynamodb-table.yaml', import.meta.url), 'utf8'));
+    const template = parse(
+      readFileSync(new URL('../../../deploy/dynamodb-table.yaml', import.meta.url), 'utf8'),
+    );
     const cases = [
       [template.Resources.TokensTable, tokensTableDefinition('x'), 'TokensTableName'],
       [template.Resources.StateTable, stateTableDefinition('x'), 'StateTableName'],

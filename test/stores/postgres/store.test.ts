@@ -9,10 +9,10 @@ import {
   InvalidArgumentError,
   StoreSchemaMissingError,
   StoreUnavailableError,
-} from '../src/core/errors.js';
-import { fingerprint } from '../src/core/fingerprint.js';
-import { pendingToken } from '../src/core/mint.js';
-import { processSignal } from '../src/core/processor.js';
+} from '../../../src/core/errors.js';
+import { fingerprint } from '../../../src/core/fingerprint.js';
+import { pendingToken } from '../../../src/core/mint.js';
+import { processSignal } from '../../../src/core/processor.js';
 import type {
   CommitFailure,
   ConsumeRequest,
@@ -20,24 +20,24 @@ import type {
   OpenTransaction,
   StateWrite,
   TokenStore,
-} from '../src/core/store.js';
-import type { TokenRecord } from '../src/core/token.js';
+} from '../../../src/core/store.js';
+import type { TokenRecord } from '../../../src/core/token.js';
 import {
   commitFailure,
   type ErrorContext,
   storeError,
   type Verdict,
   verdictOf,
-} from '../src/stores/postgres/failures.js';
-import { type PgTx, PostgresTokenStore } from '../src/stores/postgres/postgres-store.js';
-import { MIGRATION_FILES, migrationSql } from '../src/stores/postgres/schema.js';
+} from '../../../src/stores/postgres/failures.js';
+import { type PgTx, PostgresTokenStore } from '../../../src/stores/postgres/postgres-store.js';
+import { MIGRATION_FILES, migrationSql } from '../../../src/stores/postgres/schema.js';
 import {
   freshSchemaName,
   POSTGRES_TEST_URL,
   postgresBehindProxy,
   schemaExists,
   withAdmin,
-} from './support/postgres.js';
+} from '../../support/postgres.js';
 
 const queue = { medium: 'amqp', exchange: 'orders', routingKey: 'placed' } as const;
 
@@ -155,7 +155,10 @@ describe('PostgreSQL store: opening', () => {
 
   it('ships deploy/postgres migrations identical to what ensureSchema runs', () => {
     MIGRATION_FILES.forEach((file, i) => {
-      const shipped = readFileSync(join(import.meta.dirname, '..', 'deploy', 'postgres', file), 'utf8');
+      const shipped = readFileSync(
+        join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', file),
+        'utf8',
+      );
       expect(shipped).toBe(migrationSql(i + 1, 'tollgate'));
     });
   });

@@ -12,17 +12,17 @@ import {
   InvalidArgumentError,
   LimitExceededError,
   OwnConditionFailedError,
-} from '../src/core/errors.js';
-import { fingerprint } from '../src/core/fingerprint.js';
-import { newTokenId } from '../src/core/ids.js';
-import { checkCommitSize } from '../src/core/limits.js';
-import { processSignal } from '../src/core/processor.js';
-import type { CommitRequest, CommitResult, StagedAction } from '../src/core/store.js';
-import type { TokenRecord } from '../src/core/token.js';
-import type { DynamoDbTokenStore } from '../src/stores/dynamodb/dynamodb-store.js';
-import { itemSize } from '../src/stores/dynamodb/limits.js';
-import type { DynamoItem, DynamoTx } from '../src/stores/dynamodb/own-data.js';
-import { freshStore } from './support/stores.js';
+} from '../../../src/core/errors.js';
+import { fingerprint } from '../../../src/core/fingerprint.js';
+import { newTokenId } from '../../../src/core/ids.js';
+import { checkCommitSize } from '../../../src/core/limits.js';
+import { processSignal } from '../../../src/core/processor.js';
+import type { CommitRequest, CommitResult, StagedAction } from '../../../src/core/store.js';
+import type { TokenRecord } from '../../../src/core/token.js';
+import type { DynamoDbTokenStore } from '../../../src/stores/dynamodb/dynamodb-store.js';
+import { itemSize } from '../../../src/stores/dynamodb/limits.js';
+import type { DynamoItem, DynamoTx } from '../../../src/stores/dynamodb/own-data.js';
+import { freshStore } from '../../support/stores.js';
 
 let store: DynamoDbTokenStore;
 /** The application's own table: pk (S) + sk (N), a unique name per run. */
