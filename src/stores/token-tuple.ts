@@ -1,73 +1,49 @@
-import type { TokenRecord, TokenStatus } from '../core/token.js';
+import type { TokenRecord } from '../core/token.js';
+import { TOKEN_FIELD_LIST, type TokenField } from '../core/token-fields.js';
+import { decodeToken } from './token-codec.js';
 
 /*
- * The token record as the SQL stores (SQLite, PostgreSQL) read it back: one column list, one tuple type and one
- * mapping, so a field added to TokenRecord is added here once. JSON columns arrive as their text.
+ * The token record as the SQL stores (SQLite, PostgreSQL) write and read it, derived from the field table:
+ * a field is the snake_case column of its name; an absent field is NULL; a json field is its JSON text (a column
+ * read back arrives as that text); everything else is stored as it is.
  */
+
+/** The column of a record field: `mintedAt` is `minted_at`. */
+export function columnOf(field: TokenField): string {
+  return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
+/** The record's columns, in table order: token reads select these in array mode (one TokenTuple per row). */
+export const TOKEN_COLUMN_LIST: readonly string[] = TOKEN_FIELD_LIST.map((field) => columnOf(field.name));
+export const TOKEN_COLUMNS = TOKEN_COLUMN_LIST.join(', ');
 
 /**
- * Token reads select these columns in array mode. Keep TokenTuple and fromTuple in this order.
+ * The columns a token is inserted with: the record's, then `medium` (the destination's medium, a column of its
+ * own so that the relay can filter on it), in the order tokenValues gives them.
  */
-export const TOKEN_COLUMNS = `id, conversation_id, parent_id, minted_by, destination, fingerprint, payload, headers, status,
-  minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, response, lease_until, retain_until, commit_id`;
+export const INSERT_COLUMN_LIST: readonly string[] = [...TOKEN_COLUMN_LIST, 'medium'];
+export const INSERT_COLUMNS = INSERT_COLUMN_LIST.join(', ');
 
-export type TokenTuple = [
-  id: string,
-  conversationId: string,
-  parentId: string | null,
-  mintedBy: string,
-  destination: string | null,
-  fingerprint: string | null,
-  payload: string | null,
-  headers: string | null,
-  status: TokenStatus,
-  mintedAt: number,
-  dispatchedAt: number | null,
-  attempts: number,
-  expiresAt: number | null,
-  consumedAt: number | null,
-  consumedBy: string | null,
-  response: string | null,
-  leaseUntil: number | null,
-  retainUntil: number | null,
-  commitId: string | null,
-];
+/** A row as selected with TOKEN_COLUMNS: one value per field, in table order. */
+export type TokenTuple = readonly unknown[];
+
+/** A token's values in INSERT_COLUMNS order. */
+export function tokenValues(token: TokenRecord): unknown[] {
+  const values = TOKEN_FIELD_LIST.map(({ name, type }) => {
+    const value = token[name];
+    if (value === undefined) return null;
+    return type === 'json' ? JSON.stringify(value) : value;
+  });
+  values.push(token.destination?.medium ?? null);
+  return values;
+}
+
+const POSITION = new Map<TokenField, number>(TOKEN_FIELD_LIST.map((field, i) => [field.name, i]));
 
 export function fromTuple(row: TokenTuple): TokenRecord {
-  const [
-    id,
-    conversationId,
-    parentId,
-    mintedBy,
-    destination,
-    fingerprint,
-    payload,
-    headers,
-    status,
-    mintedAt,
-    dispatchedAt,
-    attempts,
-    expiresAt,
-    consumedAt,
-    consumedBy,
-    response,
-    leaseUntil,
-    retainUntil,
-    commitId,
-  ] = row;
-  const token: TokenRecord = { id, conversationId, mintedBy, status, mintedAt, attempts };
-  if (parentId !== null) token.parentId = parentId;
-  if (destination !== null) token.destination = JSON.parse(destination);
-  if (fingerprint !== null) token.fingerprint = fingerprint;
-  if (payload !== null) token.payload = JSON.parse(payload);
-  if (headers !== null) token.headers = JSON.parse(headers);
-  if (dispatchedAt !== null) token.dispatchedAt = dispatchedAt;
-  if (expiresAt !== null) token.expiresAt = expiresAt;
-  if (consumedAt !== null) token.consumedAt = consumedAt;
-  if (consumedBy !== null) token.consumedBy = consumedBy;
-  if (response !== null) token.response = JSON.parse(response);
-  if (leaseUntil !== null) token.leaseUntil = leaseUntil;
-  if (retainUntil !== null) token.retainUntil = retainUntil;
-  if (commitId !== null) token.commitId = commitId;
-  return token;
+  return decodeToken(({ name, type }) => {
+    const value = row[POSITION.get(name) as number];
+    if (value === null || value === undefined) return undefined;
+    return type === 'json' ? JSON.parse(value as string) : value;
+  });
 }

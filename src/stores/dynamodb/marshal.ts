@@ -3,35 +3,22 @@ import { InvalidArgumentError, StoreFailureError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/fingerprint.js';
 import type { StateItem } from '../../core/store.js';
 import { TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { type FieldType, TOKEN_FIELD_LIST, TOKEN_FIELDS, type TokenField } from '../../core/token-fields.js';
+import { decodeToken } from '../token-codec.js';
 
 export type Item = Record<string, AttributeValue>;
 
 /**
- * Attribute names of the tokens table. Record fields keep their camelCase names; the `gsi*` attributes exist
- * only to feed the secondary indexes, `medium` lets the relay filter by destination medium in the query,
- * and `ttl` drives DynamoDB's own (lazy) expiry of tombstones.
+ * Attribute names of the tokens table. Record fields keep their camelCase names (one attribute per field of the
+ * table in core/token-fields); the others exist for the store: the `gsi*` attributes only feed the secondary
+ * indexes, `medium` lets the relay filter by destination medium in the query, and `ttl` drives DynamoDB's own
+ * (lazy) expiry of tombstones.
  */
 export const TOKEN_ATTR = {
-  id: 'id',
-  conversationId: 'conversationId',
-  parentId: 'parentId',
-  mintedBy: 'mintedBy',
-  destination: 'destination',
+  ...(Object.fromEntries(Object.keys(TOKEN_FIELDS).map((name) => [name, name])) as {
+    readonly [K in TokenField]: K;
+  }),
   medium: 'medium',
-  fingerprint: 'fingerprint',
-  payload: 'payload',
-  headers: 'headers',
-  status: 'status',
-  mintedAt: 'mintedAt',
-  dispatchedAt: 'dispatchedAt',
-  attempts: 'attempts',
-  expiresAt: 'expiresAt',
-  consumedAt: 'consumedAt',
-  consumedBy: 'consumedBy',
-  commitId: 'commitId',
-  response: 'response',
-  leaseUntil: 'leaseUntil',
-  retainUntil: 'retainUntil',
   ttl: 'ttl',
   gsiStatus: 'gsiStatus',
   gsiSort: 'gsiSort',
@@ -124,17 +111,15 @@ export function ttlSeconds(
   return undefined;
 }
 
-function assertInstant(name: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidArgumentError(`${name} must be a non-negative integer (ms since epoch)`, {
-      [name]: value,
-    });
-  }
+/** A field's attribute: text as S, numbers as N, json as its JSON text in S. */
+function encodeField(type: FieldType, value: unknown): AttributeValue {
+  if (type === 'instant' || type === 'count') return n(value as number);
+  // JSON text keeps payloads exact (no number precision or empty-set surprises of native DynamoDB types).
+  return s(type === 'json' ? JSON.stringify(value) : (value as string));
 }
 
-/** Full item for a new token. Validates what DynamoDB would otherwise reject with a less clear message. */
-export function tokenToItem(token: TokenRecord, retentionMs: number, statusShards = 1): Item {
+/** Refuses what DynamoDB would reject with a less clear message, or what the indexes could not sort. */
+function checkToken(token: TokenRecord): void {
   if (typeof token.id !== 'string' || token.id.length === 0) {
     throw new InvalidArgumentError('token id must be a non-empty string', { tokenId: token.id });
   }
@@ -147,54 +132,37 @@ export function tokenToItem(token: TokenRecord, retentionMs: number, statusShard
       mintedAt: token.mintedAt,
     });
   }
-  for (const field of [
-    'mintedAt',
-    'dispatchedAt',
-    'expiresAt',
-    'consumedAt',
-    'leaseUntil',
-    'retainUntil',
-  ] as const) {
-    assertInstant(field, token[field]);
+  for (const { name, type, optional } of TOKEN_FIELD_LIST) {
+    const value = token[name];
+    if ((type !== 'instant' && type !== 'count') || (value === undefined && optional)) continue;
+    if (Number.isSafeInteger(value) && (value as number) >= 0) continue;
+    if (type === 'count') {
+      throw new InvalidArgumentError(`${name} must be a non-negative integer`, { tokenId: token.id });
+    }
+    throw new InvalidArgumentError(`${name} must be a non-negative integer (ms since epoch)`, {
+      [name]: value,
+    });
   }
-  if (!Number.isSafeInteger(token.attempts) || token.attempts < 0) {
-    throw new InvalidArgumentError('attempts must be a non-negative integer', { tokenId: token.id });
-  }
+}
+
+/** Full item for a new token. Validates what DynamoDB would otherwise reject with a less clear message. */
+export function tokenToItem(token: TokenRecord, retentionMs: number, statusShards = 1): Item {
+  checkToken(token);
   const gsiSort = sortKey(token.mintedAt, token.id);
   if (Buffer.byteLength(gsiSort) > MAX_SORT_KEY_BYTES) {
     throw new InvalidArgumentError('token id is too long for the store', { tokenId: token.id.slice(0, 64) });
   }
-
   const A = TOKEN_ATTR;
-  const item: Item = {
-    [A.id]: s(token.id),
-    [A.conversationId]: s(token.conversationId),
-    [A.mintedBy]: s(token.mintedBy),
-    [A.status]: s(token.status),
-    [A.mintedAt]: n(token.mintedAt),
-    [A.attempts]: n(token.attempts),
-    [A.gsiStatus]: s(statusPartition(token.status, token.id, statusShards)),
-    [A.gsiSort]: s(gsiSort),
-  };
+  const item: Item = {};
+  for (const { name, type } of TOKEN_FIELD_LIST) {
+    const value = token[name];
+    if (value !== undefined) item[A[name]] = encodeField(type, value);
+  }
+  item[A.gsiStatus] = s(statusPartition(token.status, token.id, statusShards));
+  item[A.gsiSort] = s(gsiSort);
   // An index key attribute may not be an empty string; such a token is simply absent from byConversation.
   if (token.conversationId !== '') item[A.gsiConv] = s(token.conversationId);
-  if (token.parentId !== undefined) item[A.parentId] = s(token.parentId);
-  if (token.destination !== undefined) {
-    item[A.destination] = s(JSON.stringify(token.destination));
-    item[A.medium] = s(token.destination.medium);
-  }
-  if (token.fingerprint !== undefined) item[A.fingerprint] = s(token.fingerprint);
-  // JSON text keeps payloads exact (no number precision or empty-set surprises of native DynamoDB types).
-  if (token.payload !== undefined) item[A.payload] = s(JSON.stringify(token.payload));
-  if (token.headers !== undefined) item[A.headers] = s(JSON.stringify(token.headers));
-  if (token.dispatchedAt !== undefined) item[A.dispatchedAt] = n(token.dispatchedAt);
-  if (token.expiresAt !== undefined) item[A.expiresAt] = n(token.expiresAt);
-  if (token.consumedAt !== undefined) item[A.consumedAt] = n(token.consumedAt);
-  if (token.consumedBy !== undefined) item[A.consumedBy] = s(token.consumedBy);
-  if (token.commitId !== undefined) item[A.commitId] = s(token.commitId);
-  if (token.response !== undefined) item[A.response] = s(JSON.stringify(token.response));
-  if (token.leaseUntil !== undefined) item[A.leaseUntil] = n(token.leaseUntil);
-  if (token.retainUntil !== undefined) item[A.retainUntil] = n(token.retainUntil);
+  if (token.destination !== undefined) item[A.medium] = s(token.destination.medium);
   const ttl = ttlSeconds(token, retentionMs);
   if (ttl !== undefined) item[A.ttl] = n(ttl);
   return item;
@@ -202,45 +170,17 @@ export function tokenToItem(token: TokenRecord, retentionMs: number, statusShard
 
 /** Reads a token back; a malformed item is a store failure (someone else wrote to the table). */
 export function itemToToken(item: Item): TokenRecord {
-  const A = TOKEN_ATTR;
-  const id = str(item, A.id);
+  const id = str(item, TOKEN_ATTR.id);
   try {
-    const status = str(item, A.status);
-    if (!TOKEN_STATUSES.includes(status as TokenStatus)) throw new Error(`unknown status ${status}`);
-    const token: TokenRecord = {
-      id,
-      conversationId: str(item, A.conversationId),
-      mintedBy: str(item, A.mintedBy),
-      status: status as TokenStatus,
-      mintedAt: num(item, A.mintedAt),
-      attempts: num(item, A.attempts),
-    };
-    const parentId = optStr(item, A.parentId);
-    if (parentId !== undefined) token.parentId = parentId;
-    const destination = optStr(item, A.destination);
-    if (destination !== undefined) token.destination = JSON.parse(destination);
-    const fingerprint = optStr(item, A.fingerprint);
-    if (fingerprint !== undefined) token.fingerprint = fingerprint;
-    const payload = optStr(item, A.payload);
-    if (payload !== undefined) token.payload = JSON.parse(payload) as JsonValue;
-    const headers = optStr(item, A.headers);
-    if (headers !== undefined) token.headers = JSON.parse(headers);
-    const dispatchedAt = optNum(item, A.dispatchedAt);
-    if (dispatchedAt !== undefined) token.dispatchedAt = dispatchedAt;
-    const expiresAt = optNum(item, A.expiresAt);
-    if (expiresAt !== undefined) token.expiresAt = expiresAt;
-    const consumedAt = optNum(item, A.consumedAt);
-    if (consumedAt !== undefined) token.consumedAt = consumedAt;
-    const consumedBy = optStr(item, A.consumedBy);
-    if (consumedBy !== undefined) token.consumedBy = consumedBy;
-    const commitId = optStr(item, A.commitId);
-    if (commitId !== undefined) token.commitId = commitId;
-    const response = optStr(item, A.response);
-    if (response !== undefined) token.response = JSON.parse(response);
-    const leaseUntil = optNum(item, A.leaseUntil);
-    if (leaseUntil !== undefined) token.leaseUntil = leaseUntil;
-    const retainUntil = optNum(item, A.retainUntil);
-    if (retainUntil !== undefined) token.retainUntil = retainUntil;
+    const token = decodeToken(({ name, type, optional }) => {
+      const attribute = TOKEN_ATTR[name];
+      if (type === 'instant' || type === 'count') {
+        return optional ? optNum(item, attribute) : num(item, attribute);
+      }
+      const text = optional ? optStr(item, attribute) : str(item, attribute);
+      return type === 'json' && text !== undefined ? JSON.parse(text) : text;
+    });
+    if (!TOKEN_STATUSES.includes(token.status)) throw new Error(`unknown status ${token.status}`);
     return token;
   } catch (error) {
     throw new StoreFailureError(`token item ${id} is malformed`, { tokenId: id }, { cause: error });

@@ -13,6 +13,17 @@ import {
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { StagedAction, StagedOwnData } from '../../core/store.js';
 import { estimateActionSize } from './limits.js';
+import { itemIdentity, keyJson } from './own-identity.js';
+import {
+  checkFields,
+  checkItem,
+  checkKey,
+  checkPlaceholders,
+  isKeyValue,
+  optionalText,
+  requiredText,
+  tableIdOf,
+} from './own-input.js';
 
 /*
  * The handle a handler gets on the application's own DynamoDB tables (`ctx.tx`): strongly consistent reads
@@ -81,26 +92,7 @@ export interface PreparedOwnAction {
   bytes: number;
 }
 
-type ActionKind = 'put' | 'update' | 'delete' | 'conditionCheck';
-
-const EXPRESSION_FIELDS = ['ExpressionAttributeNames', 'ExpressionAttributeValues'] as const;
-const ACTION_FIELDS: Record<ActionKind | 'get', readonly string[]> = {
-  get: ['TableName', 'Key', 'ProjectionExpression', 'ExpressionAttributeNames'],
-  put: ['TableName', 'Item', 'ConditionExpression', ...EXPRESSION_FIELDS],
-  update: ['TableName', 'Key', 'UpdateExpression', 'ConditionExpression', ...EXPRESSION_FIELDS],
-  delete: ['TableName', 'Key', 'ConditionExpression', ...EXPRESSION_FIELDS],
-  conditionCheck: ['TableName', 'Key', 'ConditionExpression', ...EXPRESSION_FIELDS],
-};
-const STAGED_ONLY_FIELDS = ['ReturnValuesOnConditionCheckFailure', 'retryOnConflict'];
-const ATTRIBUTE_TYPES = ['S', 'N', 'B', 'SS', 'NS', 'BS', 'M', 'L', 'NULL', 'BOOL'] as const;
-const KEY_TYPES = ['S', 'N', 'B'] as const;
-/** DynamoDB's rule for table names, and a table ARN around one. */
-const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
-const TABLE_ARN = /^arn:[^:]+:dynamodb:[^:]*:[^:]*:table\/([A-Za-z0-9_.-]{3,255})$/;
-/** Placeholders as DynamoDB accepts them; expressions hold no literals, so every `#x` and `:x` is one. */
-const NAME_PLACEHOLDER = /^#[A-Za-z0-9_]+$/;
-const VALUE_PLACEHOLDER = /^:[A-Za-z0-9_]+$/;
-const PLACEHOLDERS = /[#:][A-Za-z0-9_]+/g;
+export type ActionKind = 'put' | 'update' | 'delete' | 'conditionCheck';
 
 /** What the own-data access needs from the store. */
 export interface OwnDataHost {
@@ -327,151 +319,6 @@ const ACTION_NAMES: Record<ActionKind, keyof TransactWriteItem> = {
   conditionCheck: 'ConditionCheck',
 };
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
-}
-
-/** The input's fields, defined ones only; unknown fields are refused (they would be dropped silently). */
-function checkFields(kind: ActionKind | 'get', input: unknown): Record<string, unknown> {
-  if (!isPlainObject(input)) throw new InvalidArgumentError(`${kind} needs an input object`);
-  const allowed = kind === 'get' ? ACTION_FIELDS.get : [...ACTION_FIELDS[kind], ...STAGED_ONLY_FIELDS];
-  const fields: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(input)) {
-    if (value === undefined) continue;
-    if (!allowed.includes(name)) {
-      throw new InvalidArgumentError(`${kind}: unknown field ${name} (allowed: ${allowed.join(', ')})`, {
-        field: name,
-      });
-    }
-    fields[name] = value;
-  }
-  return fields;
-}
-
-function optionalText(kind: string, field: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new InvalidArgumentError(`${kind}: ${field} must be a non-empty string`);
-  }
-  return value;
-}
-
-function requiredText(kind: string, field: string, value: unknown): string {
-  const text = optionalText(kind, field, value);
-  if (text === undefined) throw new InvalidArgumentError(`${kind} needs an ${field}`);
-  return text;
-}
-
-/** The bare table name of a name or table ARN; undefined if it is neither. */
-function tableIdOf(table: string): string | undefined {
-  if (TABLE_NAME.test(table)) return table;
-  return TABLE_ARN.exec(table)?.[1];
-}
-
-/** Exactly one type member set, as DynamoDB requires of an AttributeValue. */
-function isAttributeValue(value: unknown): value is AttributeValue {
-  if (!isPlainObject(value)) return false;
-  const set = Object.entries(value).filter(([, v]) => v !== undefined);
-  return set.length === 1 && (ATTRIBUTE_TYPES as readonly string[]).includes(set[0]![0]);
-}
-
-const ATTRIBUTE_VALUE_HINT = "an AttributeValue such as { S: 'text' } or { N: '1' }";
-
-function checkItem(item: unknown): DynamoItem {
-  if (!isPlainObject(item) || Object.keys(item).length === 0) {
-    throw new InvalidArgumentError('put needs an Item with its attributes');
-  }
-  for (const [name, value] of Object.entries(item)) {
-    if (!isAttributeValue(value)) {
-      throw new InvalidArgumentError(`put: Item.${name} must be ${ATTRIBUTE_VALUE_HINT}`, {
-        attribute: name,
-      });
-    }
-  }
-  return structuredClone(item as DynamoItem);
-}
-
-/** A key: one or two attributes (partition, sort), each a non-empty string, number or binary. */
-function checkKey(kind: string, key: unknown): DynamoItem {
-  if (!isPlainObject(key)) throw new InvalidArgumentError(`${kind} needs a Key`);
-  const entries = Object.entries(key);
-  if (entries.length < 1 || entries.length > 2) {
-    throw new InvalidArgumentError(`${kind}: Key must hold the partition key and, if any, the sort key`, {
-      attributes: entries.length,
-    });
-  }
-  for (const [name, value] of entries) {
-    if (!isKeyValue(value)) {
-      throw new InvalidArgumentError(`${kind}: Key.${name} must be a non-empty { S }, { N } or { B }`, {
-        attribute: name,
-      });
-    }
-  }
-  return structuredClone(key as DynamoItem);
-}
-
-function isKeyValue(value: unknown): value is AttributeValue {
-  if (!isAttributeValue(value)) return false;
-  const [type, member] = Object.entries(value).find(([, v]) => v !== undefined)!;
-  if (!(KEY_TYPES as readonly string[]).includes(type)) return false;
-  if (type === 'B') return member instanceof Uint8Array && member.byteLength > 0;
-  return typeof member === 'string' && member !== '';
-}
-
-/**
- * Checks the expression maps against the expressions (every placeholder used is defined, every one defined
- * is used: DynamoDB refuses both) and returns them copied, empty maps left out (DynamoDB refuses those too).
- */
-function checkPlaceholders(
-  kind: string,
-  expressions: readonly (string | undefined)[],
-  names: unknown,
-  values: unknown,
-): { ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: DynamoItem } {
-  const used = new Set(expressions.flatMap((text) => text?.match(PLACEHOLDERS) ?? []));
-  const out: { ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: DynamoItem } =
-    {};
-  const check = (field: string, map: unknown, pattern: RegExp, valid: (v: unknown) => boolean) => {
-    if (map === undefined) return undefined;
-    if (!isPlainObject(map)) throw new InvalidArgumentError(`${kind}: ${field} must be an object`);
-    for (const [placeholder, value] of Object.entries(map)) {
-      if (!pattern.test(placeholder)) {
-        throw new InvalidArgumentError(`${kind}: ${field} has an invalid placeholder ${placeholder}`, {
-          placeholder,
-        });
-      }
-      if (!valid(value)) {
-        throw new InvalidArgumentError(`${kind}: ${field}[${placeholder}] is not valid`, { placeholder });
-      }
-      if (!used.has(placeholder)) {
-        throw new InvalidArgumentError(`${kind}: ${field}[${placeholder}] is not used in any expression`, {
-          placeholder,
-        });
-      }
-    }
-    return Object.keys(map).length > 0 ? structuredClone(map) : undefined;
-  };
-  const namesCopy = check(
-    'ExpressionAttributeNames',
-    names,
-    NAME_PLACEHOLDER,
-    (v) => typeof v === 'string' && v !== '',
-  );
-  const valuesCopy = check('ExpressionAttributeValues', values, VALUE_PLACEHOLDER, isAttributeValue);
-  for (const placeholder of used) {
-    const defined = placeholder.startsWith('#') ? namesCopy : valuesCopy;
-    if (defined?.[placeholder] === undefined) {
-      const field = placeholder.startsWith('#') ? 'ExpressionAttributeNames' : 'ExpressionAttributeValues';
-      throw new InvalidArgumentError(`${kind}: ${placeholder} is used but not defined in ${field}`, {
-        placeholder,
-      });
-    }
-  }
-  if (namesCopy) out.ExpressionAttributeNames = namesCopy as Record<string, string>;
-  if (valuesCopy) out.ExpressionAttributeValues = valuesCopy as DynamoItem;
-  return out;
-}
-
 /** The key of a Put's item, by the table's key schema. */
 function putKey(action: DynamoStagedAction, schema: readonly string[]): DynamoItem {
   const item = action.write.Put!.Item!;
@@ -487,49 +334,6 @@ function putKey(action: DynamoStagedAction, schema: readonly string[]): DynamoIt
     key[name] = value;
   }
   return key;
-}
-
-/** The key for people: attribute names in order, values as DynamoDB shows them (binaries in base64). */
-function keyJson(key: DynamoItem): string {
-  const shown: Record<string, Record<string, string>> = {};
-  for (const name of Object.keys(key).sort()) {
-    const value = key[name]!;
-    if (value.S !== undefined) shown[name] = { S: value.S };
-    else if (value.N !== undefined) shown[name] = { N: value.N };
-    else if (value.B !== undefined) shown[name] = { B: Buffer.from(value.B).toString('base64') };
-  }
-  return JSON.stringify(shown);
-}
-
-/** Equal for keys DynamoDB takes as one item: numbers compare by value ("1", "1.0" and "1e0" are one). */
-function itemIdentity(tableId: string, key: DynamoItem): string {
-  const parts = Object.keys(key)
-    .sort()
-    .map((name) => {
-      const value = key[name]!;
-      const typed =
-        value.S !== undefined
-          ? `S${value.S}`
-          : value.N !== undefined
-            ? `N${canonicalNumber(value.N)}`
-            : `B${Buffer.from(value.B ?? new Uint8Array()).toString('base64')}`;
-      return [name, typed];
-    });
-  return JSON.stringify([tableId, parts]);
-}
-
-/** A decimal number's value as text: digits without leading or trailing zeros, and a power of ten. */
-function canonicalNumber(text: string): string {
-  const match = /^\s*([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?\s*$/.exec(text);
-  if (!match || `${match[2]}${match[3] ?? ''}` === '') return text;
-  const fraction = match[3] ?? '';
-  let digits = `${match[2]}${fraction}`.replace(/^0+/, '');
-  if (digits === '') return '0';
-  let exponent = Number(match[4] ?? 0) - fraction.length;
-  const trimmed = digits.replace(/0+$/, '');
-  exponent += digits.length - trimmed.length;
-  digits = trimmed;
-  return `${match[1] === '-' ? '-' : ''}${digits}e${exponent}`;
 }
 
 function twoActionsOnOneItem(item: string): InvalidArgumentError {

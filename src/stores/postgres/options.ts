@@ -1,4 +1,5 @@
 import { ConfigError } from '../../core/errors.js';
+import type { PoolSettings } from './pool.js';
 
 /* What PostgresTokenStore is opened with, its defaults and the checks on it. */
 
@@ -29,11 +30,11 @@ export interface PostgresStoreOptions {
   idleInTransactionTimeoutMs?: number;
 }
 
-export const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
-export const DEFAULT_POOL_SIZE = 10;
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
-export const DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000;
+const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_POOL_SIZE = 10;
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+const DEFAULT_IDLE_IN_TRANSACTION_MS = 60_000;
 
 export function positive(setting: string, value: number | undefined, fallback: number): number {
   const chosen = value ?? fallback;
@@ -42,7 +43,7 @@ export function positive(setting: string, value: number | undefined, fallback: n
   return chosen;
 }
 
-export function checkUrl(url: string): string {
+function checkUrl(url: string): string {
   let parsed: URL;
   try {
     if (typeof url !== 'string' || url === '') throw new TypeError('empty');
@@ -54,4 +55,33 @@ export function checkUrl(url: string): string {
     throw new ConfigError('url', `must start with postgres:// or postgresql:// (got ${parsed.protocol}//)`);
   }
   return url;
+}
+
+/** The settings with their defaults, or a ConfigError naming the first one that is wrong. */
+export function checkOptions(options: PostgresStoreOptions): { retentionMs: number; pool: PoolSettings } {
+  const url = checkUrl(options.url);
+  const retentionMs = options.tombstoneRetentionMs ?? DEFAULT_RETENTION_MS;
+  if (!Number.isSafeInteger(retentionMs) || retentionMs < 0) {
+    throw new ConfigError('tombstoneRetentionMs', 'must be a non-negative integer');
+  }
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
+    throw new ConfigError('poolSize', 'must be a positive integer');
+  }
+  const pool: PoolSettings = {
+    url,
+    poolSize,
+    connectTimeoutMs: positive('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
+    statementTimeoutMs: positive(
+      'statementTimeoutMs',
+      options.statementTimeoutMs,
+      DEFAULT_STATEMENT_TIMEOUT_MS,
+    ),
+    idleInTransactionTimeoutMs: positive(
+      'idleInTransactionTimeoutMs',
+      options.idleInTransactionTimeoutMs,
+      DEFAULT_IDLE_IN_TRANSACTION_MS,
+    ),
+  };
+  return { retentionMs, pool };
 }

@@ -1,7 +1,5 @@
-import { Pool, type PoolClient } from 'pg';
+import type { PoolClient } from 'pg';
 import {
-  ClosedError,
-  ConfigError,
   InvalidTransitionError,
   StoreFailureError,
   StoreSchemaMissingError,
@@ -27,30 +25,15 @@ import type {
   TokenStore,
 } from '../../core/store.js';
 import { LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { firstDuplicate } from '../first-duplicate.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
 import { fromTuple, type TokenTuple } from '../token-tuple.js';
 import { assertDistinctKeys, classifyUnconsumable, stage } from './commit-steps.js';
-import { commitOrFailure, cutWhenUnanswered, exec, rollback } from './connection.js';
-import {
-  commitFailure,
-  conflictIn,
-  type ErrorContext,
-  HOW_TO_CREATE,
-  isRetriable,
-  storeError,
-  verdictOf,
-} from './failures.js';
+import { commitOrFailure, exec } from './connection.js';
+import { commitFailure, conflictIn, HOW_TO_CREATE, isRetriable, storeError, verdictOf } from './failures.js';
 import { codeOf, HopTransaction, IN_FAILED_TRANSACTION, type PgTx } from './hop-transaction.js';
-import {
-  checkUrl,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_IDLE_IN_TRANSACTION_MS,
-  DEFAULT_POOL_SIZE,
-  DEFAULT_RETENTION_MS,
-  DEFAULT_STATEMENT_TIMEOUT_MS,
-  type PostgresStoreOptions,
-  positive,
-} from './options.js';
+import { checkOptions, type PostgresStoreOptions } from './options.js';
+import { StoreConnections } from './pool.js';
 import { byMintedAtThenId, tokenColumns } from './rows.js';
 import { DEFAULT_SCHEMA, migrationSql, qualifier, SCHEMA_VERSION } from './schema.js';
 import { type Statement, type Statements, statements } from './statements.js';
@@ -59,10 +42,6 @@ import { type Statement, type Statements, statements } from './statements.js';
 export type { PgTx } from './hop-transaction.js';
 export type { PostgresStoreOptions } from './options.js';
 
-/** Idle time before TCP keepalive probes start (the OS default is 2 h). */
-const KEEPALIVE_DELAY_MS = 10_000;
-/** How long close() lets running hops finish before it cuts their connections. */
-const CLOSE_GRACE_MS = 2000;
 /** Rows one purge statement deletes: bounds the time its row locks are held and the WAL of one commit. */
 const PURGE_BATCH = 1000;
 
@@ -77,58 +56,16 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   readonly kind = 'postgres';
   readonly ownData: InteractiveOwnData<PgTx>;
   readonly schema: string;
-  private readonly pool: Pool;
+  private readonly db: StoreConnections;
   private readonly retentionMs: number;
   private readonly sql: Statements;
-  /** Clients whose connection reported an error: their errors are connection losses, and they are destroyed. */
-  private readonly broken = new WeakSet<PoolClient>();
-  /** Clients checked out of the pool, for close() to cut if a hop outlives it. */
-  private readonly inUse = new Set<PoolClient>();
-  private closed = false;
-  private closing: Promise<void> | undefined;
 
   constructor(options: PostgresStoreOptions) {
-    const url = checkUrl(options.url);
+    const { retentionMs, pool } = checkOptions(options);
     this.schema = options.schema ?? DEFAULT_SCHEMA;
-    const schema = qualifier(this.schema);
-    const retention = options.tombstoneRetentionMs ?? DEFAULT_RETENTION_MS;
-    if (!Number.isSafeInteger(retention) || retention < 0) {
-      throw new ConfigError('tombstoneRetentionMs', 'must be a non-negative integer');
-    }
-    const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
-    if (!Number.isSafeInteger(poolSize) || poolSize < 1) {
-      throw new ConfigError('poolSize', 'must be a positive integer');
-    }
-    const connectTimeout = positive('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS);
-    const statementTimeout = positive(
-      'statementTimeoutMs',
-      options.statementTimeoutMs,
-      DEFAULT_STATEMENT_TIMEOUT_MS,
-    );
-    const idleInTransaction = positive(
-      'idleInTransactionTimeoutMs',
-      options.idleInTransactionTimeoutMs,
-      DEFAULT_IDLE_IN_TRANSACTION_MS,
-    );
-    this.retentionMs = retention;
-    this.sql = statements(schema);
-    this.pool = new Pool({
-      connectionString: url,
-      max: poolSize,
-      connectionTimeoutMillis: connectTimeout,
-      application_name: 'tollgate',
-      keepAlive: true,
-      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
-      idle_in_transaction_session_timeout: idleInTransaction,
-    });
-    this.pool.on('connect', (client) => {
-      // Also keeps a connection error on a checked-out client (whose pool listener is detached) from being an
-      // unhandled 'error' event.
-      client.on('error', () => this.broken.add(client));
-      cutWhenUnanswered(client, statementTimeout);
-    });
-    // An idle client's connection broke: the pool has already dropped it; the next checkout makes a new one.
-    this.pool.on('error', () => {});
+    this.retentionMs = retentionMs;
+    this.sql = statements(qualifier(this.schema));
+    this.db = new StoreConnections(pool);
     this.ownData = {
       mode: 'interactive',
       transact: (consume, now, body) => this.transact(consume, now, body),
@@ -167,13 +104,13 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
    * (the same text). Safe to call from several processes at once and to call again.
    */
   async ensureSchema(): Promise<void> {
-    await this.run('ensureSchema', async (client) => {
+    await this.db.run('ensureSchema', async (client) => {
       for (let version = 1; version <= SCHEMA_VERSION; version++) {
         try {
           await client.query(migrationSql(version, this.schema));
         } catch (error) {
           // The migration's explicit transaction is left aborted: never hand this connection out again.
-          this.broken.add(client);
+          this.db.markBroken(client);
           throw error;
         }
       }
@@ -192,25 +129,25 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   async getToken(id: string): Promise<TokenRecord | undefined> {
     if (!isStorableText(id)) {
-      this.ensureOpen();
+      this.db.ensureOpen();
       return undefined;
     }
-    const { rows } = await this.run('getToken', (client) => exec(client, this.sql.getToken, [id]));
+    const { rows } = await this.db.run('getToken', (client) => exec(client, this.sql.getToken, [id]));
     const row = rows[0];
     return row ? fromTuple(row as TokenTuple) : undefined;
   }
 
   async readState(key: string): Promise<StateItem | undefined> {
-    return this.run('readState', (client) => readStateOn(client, this.sql, key));
+    return this.db.run('readState', (client) => readStateOn(client, this.sql, key));
   }
 
   async mint(tokens: TokenRecord[]): Promise<void> {
-    this.ensureOpen();
+    this.db.ensureOpen();
     if (tokens.length === 0) return;
     const duplicate = firstDuplicate(tokens.map((t) => t.id));
     if (duplicate !== undefined) throw new TokenExistsError(duplicate, 'id taken');
     // One INSERT is atomic on its own: all tokens or none, no transaction needed.
-    await this.run('mint', async (client) => {
+    await this.db.run('mint', async (client) => {
       try {
         await exec(client, this.sql.mint, tokenColumns(tokens));
       } catch (error) {
@@ -224,7 +161,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async issue(token: TokenRecord): Promise<IssueResult> {
-    return this.run('issue', async (client) => {
+    return this.db.run('issue', async (client) => {
       // Insert unless taken, else read; a token purged between the two is inserted on the next round.
       for (let round = 0; round < 3; round++) {
         const inserted = await exec(client, this.sql.mintUnlessTaken, tokenColumns([token]));
@@ -241,7 +178,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     const { consume, writes, mints, now } = request;
     let client: PoolClient;
     try {
-      client = await this.acquire('commit');
+      client = await this.db.acquire('commit');
     } catch (error) {
       return { ok: false, failure: commitFailure(error, { connecting: true }) };
     }
@@ -262,20 +199,20 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       }
       return await commitOrFailure(client);
     } catch (error) {
-      const failure = commitFailure(error, this.context(client));
-      destroy = await this.abandon(client);
+      const failure = commitFailure(error, this.db.context(client));
+      destroy = await this.db.abandon(client);
       return { ok: false, failure };
     } finally {
-      this.release(client, destroy);
+      this.db.release(client, destroy);
     }
   }
 
   async markDispatched(ids: string[], now: number): Promise<number> {
     if (ids.length === 0) {
-      this.ensureOpen();
+      this.db.ensureOpen();
       return 0;
     }
-    const { rowCount } = await this.run('markDispatched', (client) =>
+    const { rowCount } = await this.db.run('markDispatched', (client) =>
       exec(client, this.sql.markDispatched, [ids, now]),
     );
     return rowCount;
@@ -283,10 +220,10 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   async revoke(id: string, now: number): Promise<TokenRecord> {
     if (!isStorableText(id)) {
-      this.ensureOpen();
+      this.db.ensureOpen();
       throw new UnknownTokenError(id);
     }
-    return this.run('revoke', async (client) => {
+    return this.db.run('revoke', async (client) => {
       for (let round = 0; round < 3; round++) {
         const { rows } = await exec(client, this.sql.revoke, [id, now + this.retentionMs]);
         if (rows[0]) return fromTuple(rows[0] as TokenTuple);
@@ -301,7 +238,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async expireIssued(now: number, limit = 1000): Promise<number> {
-    const { rowCount } = await this.run('expireIssued', (client) =>
+    const { rowCount } = await this.db.run('expireIssued', (client) =>
       exec(client, this.sql.expire, [now + this.retentionMs, now, limit]),
     );
     return rowCount;
@@ -309,7 +246,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   async claimPending(options: ClaimOptions): Promise<TokenRecord[]> {
     const { mintedBefore, now, leaseMs, limit, medium } = options;
-    const { rows } = await this.run('claimPending', (client) =>
+    const { rows } = await this.db.run('claimPending', (client) =>
       exec(client, this.sql.claim, [mintedBefore, now, medium ?? null, limit, now + leaseMs]),
     );
     // RETURNING follows no order: oldest first, as the other stores answer.
@@ -317,8 +254,8 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async releaseLease(id: string): Promise<void> {
-    if (!isStorableText(id)) return this.ensureOpen();
-    await this.run('releaseLease', (client) => exec(client, this.sql.releaseLease, [id]));
+    if (!isStorableText(id)) return this.db.ensureOpen();
+    await this.db.run('releaseLease', (client) => exec(client, this.sql.releaseLease, [id]));
   }
 
   async listByStatus(status: TokenStatus, options: ListOptions = {}): Promise<Page<TokenRecord>> {
@@ -330,7 +267,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async inFlightStats(): Promise<InFlightStats> {
-    const { rows } = await this.run('inFlightStats', (client) => exec(client, this.sql.inFlight, []));
+    const { rows } = await this.db.run('inFlightStats', (client) => exec(client, this.sql.inFlight, []));
     const [count, oldest] = (rows[0] ?? [0, null]) as [number, number | null];
     return oldest === null ? { count } : { count, oldestMintedAt: oldest };
   }
@@ -342,7 +279,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     let purged = 0;
     while (purged < limit) {
       const batch = Math.min(PURGE_BATCH, limit - purged);
-      const { rowCount } = await this.run('purge', (client) =>
+      const { rowCount } = await this.db.run('purge', (client) =>
         exec(client, this.sql.purge, [now - this.retentionMs, now, batch]),
       );
       purged += rowCount;
@@ -352,29 +289,15 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   }
 
   async ping(): Promise<void> {
-    await this.run('ping', (client) => client.query('SELECT 1'));
+    await this.db.run('ping', (client) => client.query('SELECT 1'));
   }
 
   /**
-   * Closes the pool. Work already running gets its answer; a hop still running after CLOSE_GRACE_MS (one its
-   * transport gave up on) has its connection cut, which rolls its transaction back: nothing of it is written.
+   * Closes the pool. Work already running gets its answer; a hop still running after its grace period has its
+   * connection cut, which rolls its transaction back: nothing of it is written.
    */
   async close(): Promise<void> {
-    if (this.closing) return this.closing;
-    this.closed = true;
-    const ended = this.pool.end();
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        for (const client of this.inUse) {
-          this.broken.add(client);
-          client.end().catch(() => {});
-        }
-        resolve();
-      }, CLOSE_GRACE_MS);
-    });
-    this.closing = Promise.race([ended, grace]).finally(() => clearTimeout(timer));
-    return this.closing;
+    return this.db.close();
   }
 
   /** The hop as one transaction, for `ownData.transact` (see InteractiveOwnData). */
@@ -383,7 +306,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     now: number,
     body: (open: OpenTransaction<PgTx>) => Promise<HopWrites<T>>,
   ): Promise<{ ok: true; value: T } | { ok: false; failure: CommitFailure }> {
-    const client = await this.acquire('transact');
+    const client = await this.db.acquire('transact');
     const tx = new HopTransaction(client);
     let destroy = false;
     let token: TokenRecord;
@@ -400,8 +323,8 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
         }
         token = fromTuple(prior);
       } catch (error) {
-        const failure = commitFailure(error, this.context(client));
-        destroy = await this.abandon(client);
+        const failure = commitFailure(error, this.db.context(client));
+        destroy = await this.db.abandon(client);
         return { ok: false, failure };
       }
 
@@ -414,13 +337,13 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
           readState: (key) =>
             tx.run(
               () => readStateOn(client, this.sql, key),
-              (error) => storeError(error, 'readState', this.context(client)),
+              (error) => storeError(error, 'readState', this.db.context(client)),
             ),
         });
       } catch (error) {
         tx.close();
         const retry = this.retryCause(client, tx, error);
-        destroy = await this.abandon(client);
+        destroy = await this.db.abandon(client);
         if (retry !== undefined) return { ok: false, failure: { kind: 'transient', cause: retry } };
         throw error;
       }
@@ -441,14 +364,14 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
         // A statement refused because the handler left the transaction aborted: the handler's error says why.
         const cause =
           codeOf(error) === IN_FAILED_TRANSACTION && tx.failure !== undefined ? tx.failure : error;
-        const failure = commitFailure(cause, this.context(client));
-        destroy = await this.abandon(client);
+        const failure = commitFailure(cause, this.db.context(client));
+        destroy = await this.db.abandon(client);
         if (error instanceof TollgateError) throw error;
         return { ok: false, failure };
       }
     } finally {
       tx.close();
-      this.release(client, destroy);
+      this.db.release(client, destroy);
     }
   }
 
@@ -477,8 +400,8 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   /** Whether a handler's error leaves the hop worth running again: the error that says so, if any. */
   private retryCause(client: PoolClient, tx: HopTransaction, error: unknown): unknown {
-    if (this.broken.has(client)) return tx.failure ?? error;
-    if (tx.failure !== undefined && isRetriable(verdictOf(tx.failure, this.context(client))))
+    if (this.db.isBroken(client)) return tx.failure ?? error;
+    if (tx.failure !== undefined && isRetriable(verdictOf(tx.failure, this.db.context(client))))
       return tx.failure;
     return conflictIn(error);
   }
@@ -490,7 +413,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
   ): Promise<Page<TokenRecord>> {
     const limit = pageLimit(options.limit);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const { rows } = await this.run('list', (client) =>
+    const { rows } = await this.db.run('list', (client) =>
       exec(client, statement, [
         partition,
         options.mintedBefore ?? Number.MAX_SAFE_INTEGER,
@@ -506,63 +429,14 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   private async schemaVersion(): Promise<number | undefined> {
     try {
-      const { rows } = await this.run('schema check', (client) => exec(client, this.sql.schemaVersion, []));
+      const { rows } = await this.db.run('schema check', (client) =>
+        exec(client, this.sql.schemaVersion, []),
+      );
       const value = rows[0]?.[0];
       return value === undefined ? undefined : Number(value);
     } catch (error) {
       if (error instanceof StoreSchemaMissingError) return undefined;
       throw error;
-    }
-  }
-
-  private ensureOpen(): void {
-    if (this.closed) throw new ClosedError('PostgreSQL token store');
-  }
-
-  private async acquire(operation: string): Promise<PoolClient> {
-    this.ensureOpen();
-    try {
-      const client = await this.pool.connect();
-      this.inUse.add(client);
-      return client;
-    } catch (error) {
-      throw storeError(error, `${operation} (connect)`, { connecting: true });
-    }
-  }
-
-  /**
-   * After an error inside a transaction: rolls back if the connection still works. Returns whether the client
-   * must be destroyed instead of going back to the pool.
-   */
-  private async abandon(client: PoolClient): Promise<boolean> {
-    if (this.broken.has(client)) return true;
-    if (client.getTransactionStatus() === 'I') return false;
-    return !(await rollback(client));
-  }
-
-  private release(client: PoolClient, destroy: boolean): void {
-    // A client still inside a transaction (or one whose connection broke) is never handed out again.
-    this.inUse.delete(client);
-    const broken = destroy || this.broken.has(client) || client.getTransactionStatus() !== 'I';
-    client.release(broken || undefined);
-  }
-
-  private context(client: PoolClient): ErrorContext {
-    return { connectionLost: this.broken.has(client) };
-  }
-
-  /** A unit of work on one pooled connection, its errors mapped to the store's vocabulary. */
-  private async run<T>(operation: string, work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.acquire(operation);
-    let destroy = false;
-    try {
-      return await work(client);
-    } catch (error) {
-      if (error instanceof TollgateError) throw error;
-      destroy = this.broken.has(client);
-      throw storeError(error, operation, this.context(client));
-    } finally {
-      this.release(client, destroy);
     }
   }
 }
@@ -576,13 +450,4 @@ async function readStateOn(client: PoolClient, sql: Statements, key: string): Pr
 /** PostgreSQL text cannot hold NUL: no stored id has one, so a lookup by such an id finds nothing. */
 function isStorableText(value: string): boolean {
   return typeof value === 'string' && !value.includes('\0');
-}
-
-function firstDuplicate(ids: string[]): string | undefined {
-  const seen = new Set<string>();
-  for (const id of ids) {
-    if (seen.has(id)) return id;
-    seen.add(id);
-  }
-  return undefined;
 }

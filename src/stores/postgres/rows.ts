@@ -1,5 +1,7 @@
 import { type CustomTypesConfig, types } from 'pg';
 import type { TokenRecord } from '../../core/token.js';
+import { type FieldType, TOKEN_FIELD_LIST } from '../../core/token-fields.js';
+import { INSERT_COLUMN_LIST, tokenValues } from '../token-tuple.js';
 
 /* Token records to columns and back: the column lists, how their values parse, and the order rows sort in. */
 
@@ -23,63 +25,31 @@ function identity(text: string): string {
   return text;
 }
 
-/** The columns a token is inserted with. */
-export const INSERT_COLUMNS = `id, conversation_id, parent_id, minted_by, medium, destination, fingerprint, payload, headers,
-  status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, commit_id, response, lease_until,
-  retain_until`;
+/** The SQL type a logical field type is stored as (json columns are sent as text and cast on insert). */
+const SQL_TYPE: Readonly<Record<FieldType, string>> = {
+  text: 'text',
+  status: 'text',
+  instant: 'bigint',
+  count: 'integer',
+  json: 'text',
+};
 
-/** The SQL type of each of INSERT_COLUMNS. */
-export const INSERT_TYPES = [
+/** The array type of each of INSERT_COLUMNS, as the insert unnests them. */
+export const INSERT_TYPES: readonly string[] = [
+  ...TOKEN_FIELD_LIST.map(({ type }) => SQL_TYPE[type]),
   'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'text',
-  'bigint',
-  'bigint',
-  'integer',
-  'bigint',
-  'bigint',
-  'text',
-  'text',
-  'text',
-  'bigint',
-  'bigint',
-] as const;
+];
 
-/** A token's columns as INSERT_COLUMNS lists them: one array per column, one element per token. */
+/** What the insert selects from the unnested arrays: INSERT_COLUMNS, json ones cast back to json. */
+export const INSERT_SELECT = INSERT_COLUMN_LIST.map((column, i) =>
+  TOKEN_FIELD_LIST[i]?.type === 'json' ? `${column}::json` : column,
+).join(', ');
+
+/** Tokens as INSERT_COLUMNS lists them: one array per column, one element per token. */
 export function tokenColumns(tokens: readonly TokenRecord[]): unknown[][] {
-  const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
   const columns: unknown[][] = INSERT_TYPES.map(() => []);
-  for (const t of tokens) {
-    const row = [
-      t.id,
-      t.conversationId,
-      t.parentId ?? null,
-      t.mintedBy,
-      t.destination?.medium ?? null,
-      json(t.destination),
-      t.fingerprint ?? null,
-      json(t.payload),
-      json(t.headers),
-      t.status,
-      t.mintedAt,
-      t.dispatchedAt ?? null,
-      t.attempts,
-      t.expiresAt ?? null,
-      t.consumedAt ?? null,
-      t.consumedBy ?? null,
-      t.commitId ?? null,
-      json(t.response),
-      t.leaseUntil ?? null,
-      t.retainUntil ?? null,
-    ];
-    for (const [i, value] of row.entries()) columns[i]?.push(value);
+  for (const token of tokens) {
+    for (const [i, value] of tokenValues(token).entries()) columns[i]?.push(value);
   }
   return columns;
 }

@@ -1,6 +1,6 @@
 import { IN_FLIGHT_STATUSES, LIVE_STATUSES } from '../../core/token.js';
-import { TOKEN_COLUMNS } from '../token-tuple.js';
-import { INSERT_COLUMNS, INSERT_TYPES } from './rows.js';
+import { INSERT_COLUMNS, TOKEN_COLUMN_LIST, TOKEN_COLUMNS } from '../token-tuple.js';
+import { INSERT_SELECT, INSERT_TYPES } from './rows.js';
 
 /* The SQL text of the store's own statements; the handlers' own SQL goes through ctx.tx instead. */
 
@@ -20,10 +20,11 @@ export function statements(s: string) {
   const statement = (name: string, text: string): Statement => ({ name: `tollgate_${name}`, text });
   // One array parameter per column, one element per token: the same statement for any number of tokens.
   const insertTokens = (first: number) => `INSERT INTO ${s}.tokens (${INSERT_COLUMNS})
-    SELECT id, conversation_id, parent_id, minted_by, medium, destination::json, fingerprint, payload::json,
-      headers::json, status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, commit_id,
-      response::json, lease_until, retain_until
+    SELECT ${INSERT_SELECT}
     FROM unnest(${INSERT_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')}) AS t(${INSERT_COLUMNS})`;
+  // The stage statement's parameters after its mints.
+  const answerId = `$${4 + INSERT_TYPES.length}`;
+  const answer = `$${5 + INSERT_TYPES.length}`;
   const page = (column: string) =>
     `SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE ${column} = $1 AND minted_at < $2
       AND (minted_at, id) > ($3, $4) ORDER BY minted_at, id LIMIT $5`;
@@ -59,13 +60,12 @@ export function statements(s: string) {
       WHERE ${s}.tokens.id = prior.id AND ${s}.tokens.status IN ${LIVE}
         AND (${s}.tokens.expires_at IS NULL OR ${s}.tokens.expires_at > $2)
         AND (${s}.tokens.fingerprint IS NULL OR ${s}.tokens.fingerprint = $7)
-      RETURNING ${TOKEN_COLUMNS.split(',')
-        .map((column) => `prior.${column.trim()}`)
-        .join(', ')}`,
+      RETURNING ${TOKEN_COLUMN_LIST.map((column) => `prior.${column}`).join(', ')}`,
     ),
     getState: statement('get_state', `SELECT value, version FROM ${s}.state WHERE key = $1`),
     // What a handler staged, as one statement ($1-$3 the writes: key, value or NULL to delete, expected version
-    // or NULL for a blind write; $4-$23 the tokens to mint; $24-$25 the consumed token and its stored answer).
+    // or NULL for a blind write; then one per insert column, the tokens to mint ($4-$23 with 20 columns); then
+    // the consumed token and its stored answer, $answerId and $answer).
     // Answers the keys whose conditional write held, the keys present that a delete at version 0 expected
     // absent, and the ids minted. Its parts touch distinct rows, so running them side by side is safe.
     stage: statement(
@@ -101,7 +101,7 @@ export function statements(s: string) {
         ON CONFLICT (id) DO NOTHING RETURNING id
       ),
       answered AS (
-        UPDATE ${s}.tokens SET response = $25::text::json WHERE id = $24 AND $25::text IS NOT NULL
+        UPDATE ${s}.tokens SET response = ${answer}::text::json WHERE id = ${answerId} AND ${answer}::text IS NOT NULL
       )
       SELECT
         ARRAY(SELECT key FROM put_new UNION ALL SELECT key FROM put_at UNION ALL SELECT key FROM delete_at),

@@ -28,7 +28,14 @@ import type {
 } from '../../core/store.js';
 import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
-import { fromTuple, TOKEN_COLUMNS, type TokenTuple } from '../token-tuple.js';
+import {
+  fromTuple,
+  INSERT_COLUMN_LIST,
+  INSERT_COLUMNS,
+  TOKEN_COLUMNS,
+  type TokenTuple,
+  tokenValues,
+} from '../token-tuple.js';
 import { isBusy } from './busy.js';
 import { SqliteOwnData, type SqliteTx } from './own-data.js';
 import { migrate } from './schema.js';
@@ -43,26 +50,11 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface TokenRow {
-  id: string;
-  conversation_id: string;
-  parent_id: string | null;
-  minted_by: string;
-  medium: string | null;
-  destination: string | null;
-  fingerprint: string | null;
-  payload: string | null;
-  headers: string | null;
+/** What a failed consume or revoke reads to say why. */
+interface CheckRow {
   status: TokenStatus;
-  minted_at: number;
-  dispatched_at: number | null;
-  attempts: number;
+  fingerprint: string | null;
   expires_at: number | null;
-  consumed_at: number | null;
-  consumed_by: string | null;
-  response: string | null;
-  lease_until: number | null;
-  retain_until: number | null;
 }
 
 /** Thrown inside a transaction to roll it back and report a structured reason. */
@@ -127,12 +119,13 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
 
     this.mintTx = this.db.transaction((tokens: TokenRecord[]): void => {
       for (const token of tokens) {
-        if (sql.insertToken.run(toRow(token)).changes === 0) throw new TokenExistsError(token.id, 'id taken');
+        if (sql.insertToken.run(tokenValues(token)).changes === 0)
+          throw new TokenExistsError(token.id, 'id taken');
       }
     });
 
     this.issueTx = this.db.transaction((token: TokenRecord): IssueResult => {
-      if (sql.insertToken.run(toRow(token)).changes === 1) return { created: true, token };
+      if (sql.insertToken.run(tokenValues(token)).changes === 1) return { created: true, token };
       return { created: false, existing: fromTuple(sql.getToken.get(token.id) as TokenTuple) };
     });
 
@@ -167,7 +160,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
       const ownFailure = own.apply(request.own);
       if (ownFailure) throw new Abort(ownFailure);
       for (const token of mints) {
-        if (sql.insertToken.run(toRow(token)).changes === 0) {
+        if (sql.insertToken.run(tokenValues(token)).changes === 0) {
           throw new Abort({ kind: 'mint-collision', tokenId: token.id });
         }
       }
@@ -182,7 +175,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     });
 
     this.revokeTx = this.db.transaction((id: string, now: number): TokenRecord => {
-      const status = (sql.checkToken.get(id) as Pick<TokenRow, 'status'> | undefined)?.status;
+      const status = (sql.checkToken.get(id) as Pick<CheckRow, 'status'> | undefined)?.status;
       if (status === undefined) throw new UnknownTokenError(id);
       if (!LIVE_STATUSES.includes(status)) throw new InvalidTransitionError(id, status, 'revoked');
       sql.end.run('revoked', now + retentionMs, id);
@@ -363,14 +356,10 @@ function prepare(db: Database.Database) {
       'INSERT INTO state (key, value, version) VALUES (?, ?, 1) ON CONFLICT(key) DO UPDATE SET value = excluded.value, version = version + 1',
     ),
     deleteState: db.prepare('DELETE FROM state WHERE key = ?'),
-    insertToken:
-      db.prepare(`INSERT INTO tokens (id, conversation_id, parent_id, minted_by, medium, destination, fingerprint,
-        payload, headers, status, minted_at, dispatched_at, attempts, expires_at, consumed_at, consumed_by, response,
-        lease_until, retain_until)
-      VALUES (@id, @conversation_id, @parent_id, @minted_by, @medium, @destination, @fingerprint, @payload, @headers,
-        @status, @minted_at, @dispatched_at, @attempts, @expires_at, @consumed_at, @consumed_by, @response, @lease_until,
-        @retain_until)
-      ON CONFLICT(id) DO NOTHING`),
+    insertToken: db.prepare(
+      `INSERT INTO tokens (${INSERT_COLUMNS}) VALUES (${INSERT_COLUMN_LIST.map(() => '?').join(', ')})
+      ON CONFLICT(id) DO NOTHING`,
+    ),
     // The conditional consume: exists, live, not expired, fingerprint matches. Tombstones drop payload and
     // headers: the guarantee needs only the id and status.
     consume:
@@ -418,9 +407,7 @@ function classifyUnconsumable(
   fingerprint: string,
   now: number,
 ): CommitFailure {
-  const row = sql.checkToken.get(tokenId) as
-    | Pick<TokenRow, 'status' | 'fingerprint' | 'expires_at'>
-    | undefined;
+  const row = sql.checkToken.get(tokenId) as CheckRow | undefined;
   if (!row) return { kind: 'token-missing' };
   const expired = row.expires_at !== null && row.expires_at <= now;
   if (!LIVE_STATUSES.includes(row.status) || expired)
@@ -435,28 +422,4 @@ function assertDistinctKeys(writes: StateWrite[]): void {
   if (new Set(writes.map((w) => w.key)).size !== writes.length) {
     throw new InvalidArgumentError('a commit may write each state key once');
   }
-}
-
-function toRow(token: TokenRecord): TokenRow {
-  return {
-    id: token.id,
-    conversation_id: token.conversationId,
-    parent_id: token.parentId ?? null,
-    minted_by: token.mintedBy,
-    medium: token.destination?.medium ?? null,
-    destination: token.destination ? JSON.stringify(token.destination) : null,
-    fingerprint: token.fingerprint ?? null,
-    payload: token.payload === undefined ? null : JSON.stringify(token.payload),
-    headers: token.headers ? JSON.stringify(token.headers) : null,
-    status: token.status,
-    minted_at: token.mintedAt,
-    dispatched_at: token.dispatchedAt ?? null,
-    attempts: token.attempts,
-    expires_at: token.expiresAt ?? null,
-    consumed_at: token.consumedAt ?? null,
-    consumed_by: token.consumedBy ?? null,
-    response: token.response ? JSON.stringify(token.response) : null,
-    lease_until: token.leaseUntil ?? null,
-    retain_until: token.retainUntil ?? null,
-  };
 }

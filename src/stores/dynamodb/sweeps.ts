@@ -1,0 +1,263 @@
+import { DeleteItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { ClaimOptions, InFlightStats } from '../../core/store.js';
+import { IN_FLIGHT_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
+import { mapBounded } from './bounded.js';
+import { endExpression } from './commit-actions.js';
+import { Expr } from './expression.js';
+import { isConditionFailure } from './failures.js';
+import { indexRange, statusPages } from './index-reads.js';
+import {
+  type Item,
+  itemToToken,
+  n,
+  s,
+  sortUpperBoundAtOrBefore,
+  statusPartition,
+  statusPartitions,
+  TOKEN_ATTR,
+} from './marshal.js';
+import { INDEX } from './tables.js';
+
+/*
+ * The relay's and the sweeps' work on many tokens: dispatch marks, leases, expiry, purge and the in-flight
+ * count. Candidates come from the (eventually consistent) indexes; every write is conditional on the item.
+ */
+
+const ENDED_STATUSES: readonly TokenStatus[] = ['consumed', 'expired', 'revoked'];
+
+export async function markDispatched(at: TokensTableAccess, ids: string[], now: number): Promise<number> {
+  assertTime('now', now);
+  const unique = [...new Set(ids)].filter(isStorableId);
+  const moved = await mapBounded(unique, at.concurrency, (id) =>
+    at.run('UpdateItem', async () => {
+      const e = new Expr();
+      const status = e.name(TOKEN_ATTR.status);
+      const dispatched = e.value(s('dispatched'));
+      try {
+        await at.client.send(
+          new UpdateItemCommand({
+            TableName: at.tokensTable,
+            Key: { [TOKEN_ATTR.id]: s(id) },
+            ConditionExpression: `${status} = ${e.value(s('pending'))}`,
+            UpdateExpression:
+              `SET ${status} = ${dispatched}, ` +
+              `${e.name(TOKEN_ATTR.gsiStatus)} = ${e.value(s(statusPartition('dispatched', id, at.statusShards)))}, ` +
+              `${e.name(TOKEN_ATTR.dispatchedAt)} = ${e.value(n(now))} REMOVE ${e.name(TOKEN_ATTR.leaseUntil)}`,
+            ...e.params(),
+          }),
+        );
+        return true;
+      } catch (error) {
+        // Not pending (any more, or never): already dispatched, consumed, revoked or unknown.
+        if (isConditionFailure(error)) return false;
+        throw error;
+      }
+    }),
+  );
+  return moved.filter(Boolean).length;
+}
+
+export async function expireIssued(at: TokensTableAccess, now: number, limit = 1000): Promise<number> {
+  assertTime('now', now);
+  if (limit < 1) return 0;
+  const candidates = statusPages(
+    at,
+    'issued',
+    (e, partition) => ({
+      KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
+      FilterExpression: `${e.name(TOKEN_ATTR.expiresAt)} <= ${e.value(n(now))}`,
+    }),
+    limit,
+  );
+  const expired = await claimEach(at, candidates, limit, (item) =>
+    conditionalUpdate(at, item, (u) => ({
+      ConditionExpression:
+        `${u.name(TOKEN_ATTR.status)} = ${u.value(s('issued'))} AND ` +
+        `${u.name(TOKEN_ATTR.expiresAt)} <= ${u.value(n(now))}`,
+      UpdateExpression: endExpression(at, u, item[TOKEN_ATTR.id]!.S!, 'expired', now),
+    })),
+  );
+  return expired.length;
+}
+
+export async function claimPending(at: TokensTableAccess, options: ClaimOptions): Promise<TokenRecord[]> {
+  const { mintedBefore, now, leaseMs, limit, medium } = options;
+  assertTime('mintedBefore', mintedBefore);
+  assertTime('now', now);
+  assertTime('leaseMs', leaseMs);
+  if (limit < 1) return [];
+  const upper = sortUpperBoundAtOrBefore(mintedBefore);
+  if (upper === null) return [];
+
+  const candidates = statusPages(
+    at,
+    'pending',
+    (e, partition) => {
+      const leaseUntil = e.name(TOKEN_ATTR.leaseUntil);
+      const filters = [`(attribute_not_exists(${leaseUntil}) OR ${leaseUntil} < ${e.value(n(now))})`];
+      if (medium !== undefined) filters.push(`${e.name(TOKEN_ATTR.medium)} = ${e.value(s(medium))}`);
+      return {
+        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, upper),
+        FilterExpression: filters.join(' AND '),
+      };
+    },
+    limit,
+  );
+  // The index may be stale: the lease is taken only if the token is still pending and unleased.
+  return claimEach(at, candidates, limit, (item) =>
+    conditionalUpdate(at, item, (u) => {
+      const lease = u.name(TOKEN_ATTR.leaseUntil);
+      const attempts = u.name(TOKEN_ATTR.attempts);
+      const nowValue = u.value(n(now));
+      return {
+        ConditionExpression:
+          `${u.name(TOKEN_ATTR.status)} = ${u.value(s('pending'))} AND ` +
+          `(attribute_not_exists(${lease}) OR ${lease} < ${nowValue})`,
+        UpdateExpression:
+          `SET ${lease} = ${u.value(n(now + leaseMs))}, ` +
+          `${attempts} = if_not_exists(${attempts}, ${u.value(n(0))}) + ${u.value(n(1))}`,
+      };
+    }),
+  );
+}
+
+export async function inFlightStats(at: TokensTableAccess): Promise<InFlightStats> {
+  const partitions = IN_FLIGHT_STATUSES.flatMap((status) => statusPartitions(status, at.statusShards));
+  const perStatus = await Promise.all(
+    partitions.map(async (partition) => {
+      const e = new Expr();
+      const query = {
+        TableName: at.tokensTable,
+        IndexName: INDEX.byStatus,
+        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
+        ...e.params(),
+      };
+      const count = await at.run('Query', async () => {
+        let total = 0;
+        let start: Item | undefined;
+        do {
+          const out = await at.client.send(
+            new QueryCommand({ ...query, Select: 'COUNT', ExclusiveStartKey: start }),
+          );
+          total += out.Count ?? 0;
+          start = out.LastEvaluatedKey;
+        } while (start);
+        return total;
+      });
+      const oldest = await at.run('Query', async () => {
+        const out = await at.client.send(new QueryCommand({ ...query, Limit: 1, ScanIndexForward: true }));
+        const item = out.Items?.[0];
+        return item ? itemToToken(item).mintedAt : undefined;
+      });
+      return { count, oldest };
+    }),
+  );
+  const count = perStatus.reduce((sum, p) => sum + p.count, 0);
+  const oldest = perStatus.map((p) => p.oldest).filter((m): m is number => m !== undefined);
+  return oldest.length === 0 ? { count } : { count, oldestMintedAt: Math.min(...oldest) };
+}
+
+/**
+ * Deletes ended tokens past their retention. DynamoDB's TTL deletes them too, but lazily (often days later)
+ * and without guarantees, so the sweep remains the reference.
+ *
+ * A tombstone is kept until its end plus the retention, and a token ends after it is minted, so only tokens
+ * minted at least one retention ago can be due. The index range stops there: a sweep reads the tombstones
+ * that may be due, not every tombstone kept (which grows with traffic, and every relay sweeps). A tombstone
+ * written by a process with a shorter retention is swept once this bound reaches it (TTL may come first).
+ */
+export async function purge(at: TokensTableAccess, now: number, limit = 1000): Promise<number> {
+  assertTime('now', now);
+  const upper = sortUpperBoundAtOrBefore(now - at.retentionMs);
+  if (upper === null) return 0;
+  let purged = 0;
+  for (const status of ENDED_STATUSES) {
+    if (purged >= limit) break;
+    const candidates = statusPages(
+      at,
+      status,
+      (e, partition) => ({
+        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, upper),
+        FilterExpression: `${e.name(TOKEN_ATTR.retainUntil)} <= ${e.value(n(now))}`,
+      }),
+      limit - purged,
+    );
+    const deleted = await claimEach(at, candidates, limit - purged, (item) =>
+      at.run('DeleteItem', async () => {
+        const d = new Expr();
+        try {
+          await at.client.send(
+            new DeleteItemCommand({
+              TableName: at.tokensTable,
+              Key: { [TOKEN_ATTR.id]: item[TOKEN_ATTR.id]! },
+              ConditionExpression:
+                `${d.name(TOKEN_ATTR.status)} = ${d.value(s(status))} AND ` +
+                `${d.name(TOKEN_ATTR.retainUntil)} <= ${d.value(n(now))}`,
+              ...d.params(),
+            }),
+          );
+          return true;
+        } catch (error) {
+          if (isConditionFailure(error)) return undefined;
+          throw error;
+        }
+      }),
+    );
+    purged += deleted.length;
+  }
+  return purged;
+}
+
+/**
+ * Tries `attempt` on candidates in order until `limit` succeeded. Runs them in parallel, but never more
+ * than are still needed, so no item is changed beyond the limit (a claimed lease nobody returns would
+ * delay that token for a whole lease).
+ */
+async function claimEach<T>(
+  at: TokensTableAccess,
+  pages: AsyncGenerator<Item[]>,
+  limit: number,
+  attempt: (item: Item) => Promise<T | undefined>,
+): Promise<T[]> {
+  const results: T[] = [];
+  for await (const page of pages) {
+    let next = 0;
+    while (next < page.length && results.length < limit) {
+      const chunk = page.slice(next, next + Math.min(limit - results.length, at.concurrency));
+      next += chunk.length;
+      for (const outcome of await mapBounded(chunk, chunk.length, attempt)) {
+        if (outcome !== undefined) results.push(outcome);
+      }
+    }
+    if (results.length >= limit) break;
+  }
+  return results;
+}
+
+/** A conditional UpdateItem returning the new token, or undefined if the condition no longer holds. */
+function conditionalUpdate(
+  at: TokensTableAccess,
+  item: Item,
+  build: (e: Expr) => { ConditionExpression: string; UpdateExpression: string },
+): Promise<TokenRecord | undefined> {
+  return at.run('UpdateItem', async () => {
+    const e = new Expr();
+    const expressions = build(e);
+    try {
+      const out = await at.client.send(
+        new UpdateItemCommand({
+          TableName: at.tokensTable,
+          Key: { [TOKEN_ATTR.id]: item[TOKEN_ATTR.id]! },
+          ...expressions,
+          ReturnValues: 'ALL_NEW',
+          ...e.params(),
+        }),
+      );
+      return itemToToken(out.Attributes!);
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  });
+}
