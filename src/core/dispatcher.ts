@@ -3,6 +3,7 @@ import { DispatchFailedError } from './errors.js';
 import { fanOut, type Logger, type Observer, silentLogger } from './observer.js';
 import type { TokenStore } from './store.js';
 import type { TokenRecord } from './token.js';
+import { dispatching } from './tracing.js';
 
 /**
  * A transport's way of sending the signal a pending token describes.
@@ -56,7 +57,7 @@ export class Dispatcher {
     await Promise.all(
       tokens.map(async (token) => {
         try {
-          await this.senderFor(token).send(token);
+          await dispatching(token, via, (traced) => this.senderFor(token).send(traced));
           report.dispatched.push(token.id);
           this.observe.dispatched(token, via);
         } catch (error) {

@@ -1,3 +1,4 @@
+import { ErrorCodes } from './errors.js';
 import type { TokenRecord } from './token.js';
 
 /** A pino-compatible logger surface, so the core needs no logging library. */
@@ -20,6 +21,14 @@ export const silentLogger: Logger = {
 };
 
 export type DropReason = 'unknown' | 'consumed' | 'revoked' | 'expired';
+
+/** Why a signal was dropped, from the code of the error that dropped it. */
+export function dropReason(code: string): DropReason {
+  if (code === ErrorCodes.TOKEN_CONSUMED) return 'consumed';
+  if (code === ErrorCodes.TOKEN_REVOKED) return 'revoked';
+  if (code === ErrorCodes.TOKEN_EXPIRED) return 'expired';
+  return 'unknown';
+}
 
 /**
  * What happens to signals, reported as it happens. Metrics and audit trails implement this;

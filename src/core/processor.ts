@@ -1,3 +1,4 @@
+import type { Context, Span } from '@opentelemetry/api';
 import { crashPoint } from './crash.js';
 import {
   ErrorCodes,
@@ -17,7 +18,7 @@ import {
 import { fingerprint as fingerprintOf } from './fingerprint.js';
 import { isTokenId, newTokenId } from './ids.js';
 import { checkCommitSize } from './limits.js';
-import { type DropReason, fanOut, type Observer } from './observer.js';
+import { dropReason, fanOut, type Observer } from './observer.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
 import type {
   CommitFailure,
@@ -31,6 +32,7 @@ import type {
   TokenStore,
 } from './store.js';
 import type { StoredResponse, TokenRecord } from './token.js';
+import { hopTrace, stampEmitted, traceCommit, traceHandler, withOutcome } from './tracing.js';
 import { type HandlerContext, UnitOfWork } from './unit-of-work.js';
 
 /** `Tx` is the store's handle on the application's own tables, as `ctx.tx`. */
@@ -69,6 +71,11 @@ export interface ProcessRequest<P, R, Tx = unknown> {
    * time, so a commit of an earlier call is recognised as this delivery's own and not taken for a duplicate.
    */
   maybeCommitted?: Map<string, Processed<R>>;
+  /**
+   * The transport's receive span (see `receiving`): the handler and commit spans are its children, the outcome is
+   * recorded on it, and emitted signals carry its context. Without one, the caller's active span serves.
+   */
+  span?: Span;
 }
 
 /** The signal changed state: its token is consumed and the emitted tokens are minted (still to be dispatched). */
@@ -106,9 +113,15 @@ export type ProcessOutcome<R> = Processed<R> | Dropped | Rejected;
  * InvalidTokenError, HandlerFailedError, VersionConflictError, StoreUnavailableError, StoreFailureError,
  * and argument errors (InvalidPayloadError, LimitExceededError).
  */
-export async function processSignal<P, R, Tx = unknown>(
+export function processSignal<P, R, Tx = unknown>(
   request: ProcessRequest<P, R, Tx>,
 ): Promise<ProcessOutcome<R>> {
+  const running = observed(request);
+  // Not async: untraced, no extra promise is chained per signal.
+  return request.span?.isRecording() ? withOutcome(request.span, running) : running;
+}
+
+async function observed<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise<ProcessOutcome<R>> {
   const observer = request.observer;
   if (!observer) return runProtocol(request);
   const started = performance.now();
@@ -139,19 +152,13 @@ export async function processSignal<P, R, Tx = unknown>(
   return outcome;
 }
 
-function dropReason(code: string): DropReason {
-  if (code === ErrorCodes.TOKEN_CONSUMED) return 'consumed';
-  if (code === ErrorCodes.TOKEN_REVOKED) return 'revoked';
-  if (code === ErrorCodes.TOKEN_EXPIRED) return 'expired';
-  return 'unknown';
-}
-
 async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise<ProcessOutcome<R>> {
   const { store } = request;
   const clock = request.clock ?? Date.now;
   const retry = request.retry ?? DEFAULT_RETRY;
   const tokenId = requireTokenId(request.tokenId);
   const payloadFingerprint = fingerprintOf(request.payload);
+  const trace = hopTrace(request.span);
 
   const read = () => withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
   // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
@@ -180,6 +187,7 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
       commitId: newTokenId(),
       now: clock(),
       retry,
+      trace,
     };
     const own = store.ownData;
     const { outcome, processed } =
@@ -275,6 +283,8 @@ interface Hop<P, R, Tx> {
   commitId: string;
   now: number;
   retry: RetryPolicy;
+  /** The traced hop's context, undefined when nobody records. */
+  trace: Context | undefined;
 }
 
 interface AttemptResult<R> {
@@ -300,7 +310,10 @@ async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResul
     now,
     session?.handle,
   );
-  const result = await runHandler(request.handler, work, tokenId);
+  const result = await traceHandler(hop, token.conversationId, () =>
+    runHandler(request.handler, work, tokenId),
+  );
+  stampEmitted(work.stagedTokens, hop.trace);
   const response = request.respond?.(result);
   const own = session?.staged() ?? [];
   checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, own));
@@ -313,8 +326,8 @@ async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResul
     now,
   };
   if (own.length > 0) commit.own = own;
-  const outcome = await commitWithRetry(request.store, commit, hop.retry.transient, (n) =>
-    request.onRetry?.('transient', n),
+  const outcome = await traceCommit(hop, token.conversationId, () =>
+    commitWithRetry(request.store, commit, hop.retry.transient, (n) => request.onRetry?.('transient', n)),
   );
   return { outcome, processed };
 }
@@ -330,27 +343,36 @@ async function interactiveAttempt<P, R, Tx>(
   const { request, tokenId, attempt, now } = hop;
   let processed: Processed<R> | undefined;
   try {
-    const outcome = await own.transact(consumeOf(hop, undefined), now, async (open) => {
-      const token = open.token;
-      const work = new UnitOfWork<P, Tx>(
-        open,
-        token,
-        request.payload,
-        attempt,
-        request.endpoint,
-        now,
-        open.handle,
-      );
-      // Unwrapped, so the store sees its own driver's errors (a deadlock in the handler's SQL is a re-run).
-      const result = await request.handler(work);
-      const response = request.respond?.(result);
-      checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, []));
-      processed = processedOf(token, result, work.stagedTokens, response, attempt);
-      crashPoint('before-commit');
-      const writes: HopWrites<R> = { value: result, writes: work.stagedWrites, mints: work.stagedTokens };
-      if (response) writes.response = response;
-      return writes;
-    });
+    // The handler runs inside the store's transaction here, so its span is a child of the commit span.
+    const transact = (inside: Context | undefined) =>
+      own.transact(consumeOf(hop, undefined), now, async (open) => {
+        const token = open.token;
+        const work = new UnitOfWork<P, Tx>(
+          open,
+          token,
+          request.payload,
+          attempt,
+          request.endpoint,
+          now,
+          open.handle,
+        );
+        // Unwrapped, so the store sees its own driver's errors (a deadlock in the handler's SQL is a re-run).
+        const result = await traceHandler(
+          hop,
+          token.conversationId,
+          async () => request.handler(work),
+          inside,
+        );
+        stampEmitted(work.stagedTokens, hop.trace);
+        const response = request.respond?.(result);
+        checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, []));
+        processed = processedOf(token, result, work.stagedTokens, response, attempt);
+        crashPoint('before-commit');
+        const writes: HopWrites<R> = { value: result, writes: work.stagedWrites, mints: work.stagedTokens };
+        if (response) writes.response = response;
+        return writes;
+      });
+    const outcome = await traceCommit(hop, undefined, transact);
     return processed ? { outcome, processed } : { outcome };
   } catch (error) {
     // The store could not even open the transaction: the same as a transient commit failure.
