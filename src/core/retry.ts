@@ -1,18 +1,46 @@
-export interface BackoffPolicy {
-  /** Total attempts, including the first. */
-  attempts: number;
+/**
+ * How a pause is spread below its exponential cap:
+ * - `full`: anywhere from 0 to the cap, so competing retriers spread out the most;
+ * - `equal`: from half the cap to the cap, never zero, so a peer that is down is not hammered;
+ * - `none`: the cap itself, for a single retrier with nobody to collide with.
+ */
+export type Jitter = 'full' | 'equal' | 'none';
+
+/** The pauses between attempts: `baseDelayMs`, doubling per attempt up to `maxDelayMs`, spread by `jitter`. */
+export interface DelayPolicy {
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Default 'full'. */
+  jitter?: Jitter;
 }
 
-/** "Full jitter": a random delay up to an exponentially growing cap, so competing retriers spread out. */
+export interface BackoffPolicy extends DelayPolicy {
+  /** Total attempts, including the first. */
+  attempts: number;
+}
+
+/** Doublings past this change nothing (2^30 times any base exceeds any sane cap) and would overflow to Infinity. */
+const MAX_DOUBLINGS = 30;
+
+/**
+ * The pause after failed attempt `attempt` (1-based): the one backoff of the code base. Pure but for `random`,
+ * which tests inject.
+ */
 export function backoffDelay(
-  policy: BackoffPolicy,
+  policy: DelayPolicy,
   attempt: number,
   random: () => number = Math.random,
 ): number {
-  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
-  return Math.floor(random() * cap);
+  const doublings = Math.min(Math.max(0, attempt - 1), MAX_DOUBLINGS);
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** doublings);
+  switch (policy.jitter ?? 'full') {
+    case 'full':
+      return Math.floor(random() * cap);
+    case 'equal':
+      return Math.floor(cap / 2 + random() * (cap / 2));
+    case 'none':
+      return cap;
+  }
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes, isTollgateError } from '../../src/core/errors.js';
 import { pendingToken } from '../../src/core/mint.js';
 import type { TokenStore } from '../../src/core/store.js';
+import { AmqpConnection } from '../../src/transports/amqp/connection.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
 import { freshStore, STORE_KINDS } from '../support/stores.js';
@@ -131,5 +132,22 @@ describe.each(STORE_KINDS)('AMQP connection recovery (%s store)', (kind) => {
 
     const id = await tollgate.publisher.publish({ exchange: '', routingKey: 'nowhere' }, { n: 2 });
     expect((await store.getToken(id))?.status).toBe('pending');
+  });
+});
+
+describe('AMQP first connection', () => {
+  it('gives up after initialConnectTimeoutMs when nothing answers, with a clear error', async () => {
+    const started = Date.now();
+    const failure = await AmqpConnection.open({
+      url: 'amqp://guest:guest@127.0.0.1:1',
+      initialConnectTimeoutMs: 500,
+      reconnect: { baseDelayMs: 20, maxDelayMs: 100 },
+    }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(isTollgateError(failure) && failure.code).toBe(ErrorCodes.DISPATCH_FAILED);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

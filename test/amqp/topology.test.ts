@@ -102,6 +102,16 @@ describe.each(STORE_KINDS)('AMQP topology and channel errors (%s store)', (kind)
     await waitFor('the message handled', () => runs === 1);
   });
 
+  it('subscribes again, re-declaring the queue, when the broker cancels the consumer on a live connection', async () => {
+    const consumer = await tollgate.consume(orders, applyOrder('nowhere'));
+    const connectionBefore = tollgate.connection.current;
+    await probe.channel.deleteQueue(orders);
+    await waitFor('a second subscription', () => consumer.stats.subscriptions === 2);
+    expect(tollgate.connection.current).toBe(connectionBefore);
+    await tollgate.publisher.publish({ exchange: '', routingKey: orders }, { n: 3 });
+    await waitFor('the message handled on the new subscription', () => consumer.stats.processed === 1);
+  });
+
   it('a publish to a missing exchange fails as not dispatched, and the publisher recovers its channel', async () => {
     const lost = pendingToken(
       { destination: amqpDestination(exchange, 'x'), payload: { n: 1 } },

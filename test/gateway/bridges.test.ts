@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { type Channel, type ChannelModel, connect } from 'amqplib';
+import { type Channel, type ChannelModel, connect, type MessageProperties } from 'amqplib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { fanOut } from '../../src/core/observer.js';
 import type { TokenStore } from '../../src/core/store.js';
 import { buildGateway } from '../../src/gateway/app.js';
 import { EgressBridge } from '../../src/gateway/bridges/egress.js';
-import type { EgressRoute } from '../../src/gateway/config.js';
+import type { EgressRoute } from '../../src/gateway/config/index.js';
 import { createLogger } from '../../src/gateway/logging.js';
 import { MetricsObserver } from '../../src/gateway/metrics.js';
 import {
@@ -235,7 +235,7 @@ describe('end to end: API mint → curl ingress twice → Tollgate AMQP consumer
         payload: { a: 1 },
       });
       expect(res.statusCode).toBe(503);
-      expect(res.json().type).toBe('https://tollgate.dev/problems/broker-unavailable');
+      expect(res.json().type).toBe('/problems/broker-unavailable');
       expect(res.headers['retry-after']).toBeDefined();
     } finally {
       await other.close();
@@ -290,7 +290,7 @@ describe('AMQP → HTTP egress', () => {
           .code(next.status)
           .type('application/problem+json')
           .send({
-            type: `https://tollgate.dev/problems/${next.problem}`,
+            type: `https://docs.example.com/tollgate/problems/${next.problem}`,
             title: next.problem,
             status: next.status,
           });
@@ -400,6 +400,54 @@ describe('AMQP → HTTP egress', () => {
         }),
       ).toBe(1);
       expect((await probe.checkQueue(queue)).messageCount).toBe(0);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
+  it("keeps the message's id, content type and the attempts made on its dead letters", async () => {
+    const queue = trackQueue(unique('egress-dl-props'));
+    const { bridge } = await startBridge(queue);
+    try {
+      const refused = newTokenId();
+      script.set(refused, [{ status: 422, problem: 'fingerprint-mismatch' }]);
+      const properties = { persistent: true, contentType: 'application/json', correlationId: 'conv-props' };
+      probe.sendToQueue(queue, Buffer.from(JSON.stringify({ pay: 9 })), {
+        ...properties,
+        messageId: 'msg-refused',
+        headers: { [AmqpHeaders.token]: refused },
+      });
+      probe.sendToQueue(queue, Buffer.from(JSON.stringify({ pay: 10 })), {
+        ...properties,
+        messageId: 'msg-tokenless',
+        headers: {},
+      });
+      await waitFor('two dead letters', () => bridge.stats.deadLettered === 2);
+      const dead = deadLetterNames(queue).queue;
+      await waitFor('dead letters parked', async () => (await probe.checkQueue(dead)).messageCount === 2);
+      const parked = new Map<unknown, MessageProperties>();
+      for (let i = 0; i < 2; i++) {
+        const message = await probe.get(dead, { noAck: true });
+        if (message !== false) parked.set(message.properties.messageId, message.properties);
+      }
+      // Refused by the peer on its first try (a 4xx is not retried): one attempt.
+      expect(parked.get('msg-refused')).toMatchObject({
+        contentType: 'application/json',
+        correlationId: 'conv-props',
+      });
+      expect(parked.get('msg-refused')?.headers).toMatchObject({
+        [AmqpHeaders.token]: refused,
+        [AmqpHeaders.attempts]: 1,
+        [AmqpHeaders.errorCode]: ErrorCodes.DISPATCH_FAILED,
+        [AmqpHeaders.endpoint]: `egress:${queue}`,
+        [AmqpHeaders.queue]: queue,
+      });
+      // Never sent: no attempt.
+      expect(parked.get('msg-tokenless')).toMatchObject({ contentType: 'application/json' });
+      expect(parked.get('msg-tokenless')?.headers).toMatchObject({
+        [AmqpHeaders.attempts]: 0,
+        [AmqpHeaders.errorCode]: ErrorCodes.TOKEN_HEADER_MISSING,
+      });
     } finally {
       await bridge.stop();
     }

@@ -1,9 +1,10 @@
-import { type ChannelModel, connect } from 'amqplib';
+import { type ChannelModel, connect, type RecoveringChannelModel } from 'amqplib';
 import { ClosedError, DispatchFailedError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/observer.js';
-import { sleep } from '../../core/retry.js';
+import { backoffDelay, type DelayPolicy, sleep } from '../../core/retry.js';
 import { Readiness } from './readiness.js';
 
+/** Reconnection pauses: doubling from `baseDelayMs` up to `maxDelayMs`, each drawn from the upper half (equal jitter). */
 export interface ReconnectPolicy {
   /** First pause after a failed attempt or a lost connection. Default 200 ms. */
   baseDelayMs?: number;
@@ -31,32 +32,36 @@ export interface AmqpConnectionOptions {
 export type ConnectHook = (connection: ChannelModel) => Promise<void>;
 
 /**
- * One AMQP connection that heals itself. A lost connection is re-opened with backoff and jitter (so many
- * processes do not stampede a recovering broker) and every registered hook runs again on the new one.
+ * One AMQP connection that heals itself, on amqplib's built-in recovery: a lost connection is re-opened with
+ * backoff and equal jitter (so many processes do not stampede a recovering broker), and every registered hook runs
+ * again on the new one (amqplib's `setup`) before `whenConnected` waiters are released. amqplib re-creates no
+ * channel or consumer; the hooks do (see ManagedChannel).
  */
 export class AmqpConnection {
   private readonly ready = new Readiness<ChannelModel>();
   private readonly hooks = new Set<ConnectHook>();
-  private readonly stopReconnecting = new AbortController();
   private readonly logger: Logger;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
+  private readonly delays: DelayPolicy;
+  private recovering: RecoveringChannelModel | undefined;
   private live: ChannelModel | undefined;
-  private connecting: Promise<void> | undefined;
+  private settingUp: Promise<void> | undefined;
   private closing = false;
   private established = 0;
 
   private constructor(private readonly options: AmqpConnectionOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'amqp-connection', name: this.name });
-    this.baseDelayMs = options.reconnect?.baseDelayMs ?? 200;
-    this.maxDelayMs = options.reconnect?.maxDelayMs ?? 10_000;
+    this.delays = {
+      baseDelayMs: options.reconnect?.baseDelayMs ?? 200,
+      maxDelayMs: options.reconnect?.maxDelayMs ?? 10_000,
+      jitter: 'equal',
+    };
   }
 
   /** Connects (retrying with backoff up to `initialConnectTimeoutMs`) and returns the managed connection. */
   static async open(options: AmqpConnectionOptions): Promise<AmqpConnection> {
     const connection = new AmqpConnection(options);
-    connection.connecting = connection.connectUntilUp();
     try {
+      await connection.start();
       await connection.whenConnected(options.initialConnectTimeoutMs ?? 30_000);
     } catch (error) {
       await connection.close();
@@ -118,7 +123,7 @@ export class AmqpConnection {
         // while it is being replaced) the reconnection runs the hook, which stays registered; on the same,
         // still-live connection, it is tried again here.
         this.logger.warn({ err: error, attempt }, 'connect hook interrupted; it runs again once connected');
-        await sleep(Math.min(this.baseDelayMs * 2 ** attempt, this.maxDelayMs));
+        await sleep(backoffDelay({ ...this.delays, jitter: 'none' }, attempt + 1));
         if (this.live !== live || this.closing) return unregister;
       }
     }
@@ -127,38 +132,50 @@ export class AmqpConnection {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.stopReconnecting.abort();
     this.ready.fail(new ClosedError('AMQP connection'));
-    await this.connecting?.catch(() => undefined);
+    // Cancels a pending reconnection and closes the adopted connection; one still being set up is closed below.
+    await this.recovering?.close().catch(() => undefined);
+    await this.settingUp?.catch(() => undefined);
     const live = this.live;
     this.live = undefined;
     if (live) await live.close().catch(() => undefined);
   }
 
-  private async connectUntilUp(): Promise<void> {
-    for (let attempt = 1; !this.closing; attempt++) {
-      let model: ChannelModel;
-      try {
-        model = await connect(this.options.url, {
-          clientProperties: { connection_name: this.name },
-          timeout: this.options.socketTimeoutMs ?? 10_000,
-        });
-      } catch (error) {
-        const delayMs = this.reconnectDelay(attempt);
-        this.logger.warn({ err: error, attempt, delayMs }, 'could not connect to RabbitMQ; retrying');
-        await sleep(delayMs, this.stopReconnecting.signal);
-        continue;
-      }
-      if (this.closing) {
-        await model.close().catch(() => undefined);
-        return;
-      }
-      this.adopt(model);
-      await this.runHooks(model);
-      // The connection may have dropped while the hooks ran; its 'close' handler has then started over.
-      if (this.live === model) this.ready.set(model);
-      return;
+  private async start(): Promise<void> {
+    this.recovering = await connect(this.options.url, {
+      clientProperties: { connection_name: this.name },
+      timeout: this.options.socketTimeoutMs ?? 10_000,
+      recovery: {
+        // Resolve at once: `open` bounds the first connection by time (initialConnectTimeoutMs), not by count.
+        waitForConnect: false,
+        maxRetries: Number.POSITIVE_INFINITY,
+        calculateDelay: (attempt) => backoffDelay(this.delays, attempt),
+        setup: (model: ChannelModel) => this.setUp(model),
+      },
+    });
+    // Errors are logged per connection (see adopt); without a listener here amqplib's re-emitted copy would crash.
+    this.recovering.on('error', () => undefined);
+    this.recovering.on('reconnect-scheduled', ({ attempt, delay, error }) =>
+      this.logger.warn({ err: error, attempt, delayMs: delay }, 'no RabbitMQ connection; retrying'),
+    );
+  }
+
+  /**
+   * amqplib's `setup`, run on every new connection before amqplib adopts it. A throw makes amqplib close that
+   * connection and connect again after a pause: what a connection lost while the hooks ran needs.
+   */
+  private async setUp(model: ChannelModel): Promise<void> {
+    if (this.closing) throw new ClosedError('AMQP connection');
+    this.adopt(model);
+    this.settingUp = this.runHooks(model);
+    await this.settingUp;
+    if (this.closing) throw new ClosedError('AMQP connection');
+    if (this.live !== model) {
+      throw new DispatchFailedError('the RabbitMQ connection closed while it was being set up', {
+        connection: this.name,
+      });
     }
+    this.ready.set(model);
   }
 
   private adopt(model: ChannelModel): void {
@@ -172,13 +189,12 @@ export class AmqpConnection {
     this.logger.info({ connections: this.established }, 'connected to RabbitMQ');
   }
 
+  /** amqplib reconnects on its own; this only stops handing out the dead connection. */
   private lost(model: ChannelModel, error: unknown): void {
     if (this.live !== model) return;
     this.live = undefined;
     this.ready.clear();
-    if (this.closing) return;
-    this.logger.warn({ err: error }, 'lost the RabbitMQ connection; reconnecting');
-    this.connecting = this.connectUntilUp();
+    if (!this.closing) this.logger.warn({ err: error }, 'lost the RabbitMQ connection; reconnecting');
   }
 
   private async runHooks(model: ChannelModel): Promise<void> {
@@ -187,16 +203,10 @@ export class AmqpConnection {
       try {
         await hook(model);
       } catch (error) {
-        // The hook's owner retries on its own (see AmqpConsumer); one failing hook must not starve the others.
+        // The hook's owner retries on its own (see ManagedChannel); one failing hook must not starve the others.
         this.logger.error({ err: error }, 'a reconnection hook failed');
       }
     }
-  }
-
-  /** "Equal jitter": never zero, so a broker that is down is not hammered, yet processes spread out. */
-  private reconnectDelay(attempt: number): number {
-    const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** Math.min(attempt - 1, 20));
-    return Math.floor(cap / 2 + Math.random() * (cap / 2));
   }
 }
 

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import type { ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Span } from '@opentelemetry/api';
 import { crashPoint } from '../../core/crash.js';
 import { Dispatcher, type SignalSender } from '../../core/dispatcher.js';
 import { ErrorCodes } from '../../core/errors.js';
@@ -8,14 +8,15 @@ import { fanOut, type Logger, type Observer, silentLogger } from '../../core/obs
 import { type Handler, type Processed, processSignal, type RetryPolicy } from '../../core/processor.js';
 import { type BackoffPolicy, sleep } from '../../core/retry.js';
 import type { TokenStore } from '../../core/store.js';
-import { recoverChannel } from './channel-recovery.js';
-import { ConfirmedChannel } from './confirmed-channel.js';
 import type { AmqpConnection } from './connection.js';
 import { type DeadLetterReason, publishDeadLetter } from './dead-letter.js';
+import { ack, type Delivery, requeue } from './delivery.js';
 import { dispositionOf } from './disposition.js';
 import { AmqpHeaders, headerText } from './headers.js';
+import { ManagedChannel } from './managed-channel.js';
 import type { AmqpPublisher } from './publisher.js';
 import { deadLetterNames, declareConsumerQueue, type QueueTopology } from './topology.js';
+import { receiveDelivery, traceDisposition } from './tracing.js';
 import { settleWithin } from './wait.js';
 
 export interface ConsumeOptions extends QueueTopology {
@@ -69,17 +70,6 @@ export interface ConsumerDependencies<Tx = unknown> {
 const DEFAULT_ATTEMPTS: BackoffPolicy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 5_000 };
 const DEFAULT_OUTAGE_HOLD_MS = 5 * 60_000;
 
-interface Subscription {
-  connection: ChannelModel;
-  channel: ConfirmedChannel;
-  consumerTag: string;
-}
-
-interface Delivery {
-  channel: ConfirmedChannel;
-  message: ConsumeMessage;
-}
-
 /**
  * Consumes one queue following PROTOCOL.md's receiving steps: duplicate check, handler, one commit (all in the
  * core's `processSignal`), dispatch of emitted signals, then ack. Manual acks only: until the ack, the broker
@@ -104,10 +94,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
   private readonly waiting: Delivery[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
-  private subscription: Subscription | undefined;
-  private subscribing: Promise<void> = Promise.resolve();
-  private unregister: (() => void) | undefined;
-  private started = false;
+  private readonly channel: ManagedChannel;
 
   private constructor(
     private readonly deps: ConsumerDependencies<Tx>,
@@ -134,6 +121,22 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
           observers: deps.observers ?? [],
         })
       : deps.publisher.dispatcher;
+    this.channel = new ManagedChannel({
+      connection: deps.connection,
+      owner: 'AMQP consumer',
+      logger: this.logger,
+      confirmTimeoutMs: 10_000,
+      ...((options.declare ?? true) ? { declare: (raw) => declareConsumerQueue(raw, queue, options) } : {}),
+      subscription: {
+        queue,
+        prefetch: options.prefetch ?? this.concurrency,
+        deliver: (delivery) => this.received(delivery),
+      },
+      opened: () => {
+        this.stats.subscriptions += 1;
+        this.logger.info({ subscriptions: this.stats.subscriptions }, 'consuming');
+      },
+    });
   }
 
   /** Declares the topology and subscribes; resolves once messages flow. Re-subscribes after every reconnection. */
@@ -144,8 +147,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
     options: ConsumeOptions = {},
   ): Promise<AmqpConsumer<P, R, Tx>> {
     const consumer = new AmqpConsumer(deps, queue, handler, options);
-    consumer.unregister = await deps.connection.onConnect((connection) => consumer.subscribe(connection));
-    consumer.started = true;
+    await consumer.channel.start();
     return consumer;
   }
 
@@ -156,73 +158,15 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
   async stop(): Promise<void> {
     if (this.stopping.signal.aborted) return;
     this.stopping.abort();
-    this.unregister?.();
-    const subscription = this.subscription;
-    if (subscription)
-      await subscription.channel.channel.cancel(subscription.consumerTag).catch(() => undefined);
-    this.waiting.length = 0; // not started: the broker redelivers them once the channel closes
-    await settleWithin(this.inFlight, this.options.stopTimeoutMs ?? 10_000);
-    this.subscription = undefined;
-    await subscription?.channel.close();
-  }
-
-  /** Serialized: a reconnection hook and a channel-recovery loop must not both open a subscription. */
-  private subscribe(connection: ChannelModel): Promise<void> {
-    const next = this.subscribing.catch(() => undefined).then(() => this.subscribeOnce(connection));
-    this.subscribing = next;
-    return next;
-  }
-
-  private async subscribeOnce(connection: ChannelModel): Promise<void> {
-    if (this.stopping.signal.aborted) return;
-    const current = this.subscription;
-    if (current?.connection === connection && current.channel.isOpen) return;
-    const raw = await connection.createConfirmChannel();
-    const channel = new ConfirmedChannel(raw, 10_000, this.logger);
-    raw.on('close', () => this.unsubscribed(connection, channel));
-    let consumerTag: string;
-    try {
-      if (this.options.declare ?? true) await declareConsumerQueue(raw, this.queue, this.options);
-      await raw.prefetch(this.options.prefetch ?? this.concurrency);
-      ({ consumerTag } = await raw.consume(this.queue, (message) => this.received(channel, message), {
-        noAck: false,
-      }));
-    } catch (error) {
-      await channel.close();
-      throw error;
-    }
-    this.subscription = { connection, channel, consumerTag };
-    this.stats.subscriptions += 1;
-    this.logger.info({ subscriptions: this.stats.subscriptions }, 'consuming');
-  }
-
-  /**
-   * A lost channel on a live connection (the broker closed it, or cancelled the consumer) is re-subscribed here;
-   * a lost connection is re-subscribed by the connection's hook.
-   */
-  private unsubscribed(connection: ChannelModel, channel: ConfirmedChannel): void {
-    if (this.subscription?.channel === channel) this.subscription = undefined;
-    if (this.stopping.signal.aborted || !this.started) return;
-    recoverChannel({
-      lostOn: connection,
-      connection: this.deps.connection,
-      settled: () => this.stopping.signal.aborted || this.subscription !== undefined,
-      reopen: (live) => this.subscribe(live),
-      logger: this.logger,
-      what: 'the subscription',
-      signal: this.stopping.signal,
+    await this.channel.stop(async () => {
+      this.waiting.length = 0; // not started: the broker redelivers them once the channel closes
+      await settleWithin(this.inFlight, this.options.stopTimeoutMs ?? 10_000);
     });
   }
 
-  private received(channel: ConfirmedChannel, message: ConsumeMessage | null): void {
-    if (message === null) {
-      // The broker cancelled us (e.g. the queue was deleted): drop the channel; re-subscribing re-declares.
-      this.logger.warn({}, 'the broker cancelled the consumer');
-      void channel.close();
-      return;
-    }
+  private received(delivery: Delivery): void {
     this.stats.received += 1;
-    this.waiting.push({ channel, message });
+    this.waiting.push(delivery);
     this.startWaiting();
   }
 
@@ -231,7 +175,9 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
       const delivery = this.waiting.shift() as Delivery;
       // Deliveries of a closed channel can no longer be acked; the broker redelivers them.
       if (!delivery.channel.isOpen) continue;
-      const running = this.handle(delivery)
+      const running = receiveDelivery(delivery.message, this.queue, this.endpoint, (span) =>
+        this.handle(delivery, span),
+      )
         .catch((error: unknown) => this.logger.error({ err: error }, 'unexpected failure handling a message'))
         .finally(() => {
           this.inFlight.delete(running);
@@ -241,7 +187,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
     }
   }
 
-  private async handle(delivery: Delivery): Promise<void> {
+  private async handle(delivery: Delivery, span: Span): Promise<void> {
     const { message } = delivery;
     const started = performance.now();
     const tokenId = headerText(message.properties.headers, AmqpHeaders.token);
@@ -268,6 +214,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
           handler: this.handler,
           observer: this.observe,
           maybeCommitted,
+          span,
           ...(this.options.storeRetry ? { retry: this.options.storeRetry } : {}),
         });
         if (outcome.kind === 'processed') {
@@ -293,6 +240,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
           heldMs: performance.now() - started,
           outageHoldMs: this.options.outageHoldMs ?? DEFAULT_OUTAGE_HOLD_MS,
         });
+        traceDisposition(span, error, next);
         if (next.action === 'dead-letter') {
           const ran =
             next.code === ErrorCodes.TOKEN_HEADER_MISSING || next.code === ErrorCodes.TOKEN_MALFORMED;
@@ -351,21 +299,15 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
   }
 
   private ack(delivery: Delivery): void {
-    try {
-      delivery.channel.channel.ack(delivery.message);
-    } catch (error) {
-      // The channel went away: the broker redelivers the message and its copy is dropped as a duplicate.
-      this.logger.debug({ err: error }, 'could not ack; the message will be redelivered');
-    }
+    const failure = ack(delivery);
+    // The channel went away: the broker redelivers the message and its copy is dropped as a duplicate.
+    if (failure) this.logger.debug({ err: failure }, 'could not ack; the message will be redelivered');
   }
 
   private nack(delivery: Delivery): void {
-    try {
-      delivery.channel.channel.nack(delivery.message, false, true);
-      this.stats.requeued += 1;
-    } catch (error) {
-      this.logger.debug({ err: error }, 'could not nack; the message will be redelivered');
-    }
+    const failure = requeue(delivery);
+    if (failure) this.logger.debug({ err: failure }, 'could not nack; the message will be redelivered');
+    else this.stats.requeued += 1;
   }
 }
 

@@ -1,4 +1,3 @@
-import type { ChannelModel } from 'amqplib';
 import { Dispatcher, type SignalSender } from '../../core/dispatcher.js';
 import { ClosedError, DispatchFailedError } from '../../core/errors.js';
 import type { JsonValue } from '../../core/fingerprint.js';
@@ -6,11 +5,9 @@ import { pendingToken } from '../../core/mint.js';
 import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
 import type { TokenStore } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
-import { recoverChannel } from './channel-recovery.js';
-import { ConfirmedChannel } from './confirmed-channel.js';
 import type { AmqpConnection } from './connection.js';
+import { ManagedChannel } from './managed-channel.js';
 import { messageForToken } from './message.js';
-import { Readiness } from './readiness.js';
 import { declareExchanges, type ExchangeSpec } from './topology.js';
 import { settleWithin } from './wait.js';
 
@@ -52,23 +49,16 @@ export class AmqpPublisher implements SignalSender {
   readonly medium = 'amqp' as const;
   /** Dispatches through this publisher (and `senders`), marking tokens `dispatched`. Shared with relay and consumers. */
   readonly dispatcher: Dispatcher;
-  private readonly channel = new Readiness<ConfirmedChannel>();
-  private readonly logger: Logger;
+  private readonly channel: ManagedChannel;
   private readonly observe: Required<Observer>;
   private readonly clock: () => number;
-  private readonly confirmTimeoutMs: number;
   private readonly outageTimeoutMs: number;
   private readonly sending = new Set<Promise<void>>();
-  private unregister: (() => void) | undefined;
-  private attaching: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly closing = new AbortController();
 
   private constructor(private readonly options: AmqpPublisherOptions) {
-    this.logger = (options.logger ?? silentLogger).child({ component: 'amqp-publisher' });
     this.observe = fanOut(options.observers ?? []);
     this.clock = options.clock ?? Date.now;
-    this.confirmTimeoutMs = options.confirmTimeoutMs ?? 10_000;
     this.outageTimeoutMs = options.outageTimeoutMs ?? 5_000;
     this.dispatcher = new Dispatcher({
       store: options.store,
@@ -77,12 +67,19 @@ export class AmqpPublisher implements SignalSender {
       observers: options.observers ?? [],
       clock: this.clock,
     });
+    this.channel = new ManagedChannel({
+      connection: options.connection,
+      owner: 'AMQP publisher',
+      logger: (options.logger ?? silentLogger).child({ component: 'amqp-publisher' }),
+      confirmTimeoutMs: options.confirmTimeoutMs ?? 10_000,
+      declare: (raw) => declareExchanges(raw, options.exchanges ?? []),
+    });
   }
 
   /** Creates the publisher and opens its confirm channel (again after every reconnection). */
   static async create(options: AmqpPublisherOptions): Promise<AmqpPublisher> {
     const publisher = new AmqpPublisher(options);
-    publisher.unregister = await options.connection.onConnect((connection) => publisher.attach(connection));
+    await publisher.channel.start();
     return publisher;
   }
 
@@ -134,12 +131,7 @@ export class AmqpPublisher implements SignalSender {
   async close(timeoutMs = 10_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.closing.abort();
-    this.unregister?.();
-    await settleWithin(this.sending, timeoutMs);
-    const channel = this.channel.current;
-    this.channel.fail(new ClosedError('AMQP publisher'));
-    await channel?.close();
+    await this.channel.stop(() => settleWithin(this.sending, timeoutMs));
   }
 
   private async publishConfirmed(token: TokenRecord, exchange: string, routingKey: string): Promise<void> {
@@ -152,41 +144,5 @@ export class AmqpPublisher implements SignalSender {
         ),
     );
     await channel.publish(messageForToken(token, exchange, routingKey));
-  }
-
-  /** Serialized: a reconnection hook and a channel-recovery loop must not both open a channel. */
-  private attach(connection: ChannelModel): Promise<void> {
-    const next = this.attaching.catch(() => undefined).then(() => this.attachOnce(connection));
-    this.attaching = next;
-    return next;
-  }
-
-  private async attachOnce(connection: ChannelModel): Promise<void> {
-    if (this.closed) return;
-    const existing = this.channel.current;
-    if (existing?.isOpen && existing.channel.connection === connection.connection) return;
-    const raw = await connection.createConfirmChannel();
-    const channel = new ConfirmedChannel(raw, this.confirmTimeoutMs, this.logger);
-    raw.on('close', () => this.detached(connection, channel));
-    await declareExchanges(raw, this.options.exchanges ?? []);
-    this.channel.set(channel);
-  }
-
-  /**
-   * The broker closes a channel on some errors (e.g. publishing to a missing exchange) while the connection lives
-   * on; re-open it then. When the whole connection went, the connection's hook re-attaches instead.
-   */
-  private detached(connection: ChannelModel, channel: ConfirmedChannel): void {
-    if (this.channel.current === channel) this.channel.clear();
-    if (this.closed) return;
-    recoverChannel({
-      lostOn: connection,
-      connection: this.options.connection,
-      settled: () => this.closed || this.channel.current !== undefined,
-      reopen: (live) => this.attach(live),
-      logger: this.logger,
-      what: 'the publisher channel',
-      signal: this.closing.signal,
-    });
   }
 }
