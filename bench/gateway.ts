@@ -17,7 +17,7 @@ import Fastify from 'fastify';
 import { fingerprint } from '../src/core/fingerprint.js';
 import { newConversationId, newTokenId } from '../src/core/ids.js';
 import type { TokenRecord } from '../src/core/token.js';
-import { ENV } from '../src/gateway/config.js';
+import { ENV } from '../src/gateway/config/index.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { stablePort } from '../test/support/free-port.js';
 import { fmt, printTable, ratio } from './measure.js';

@@ -20,7 +20,7 @@ import Fastify from 'fastify';
 import { newTokenId } from '../src/core/ids.js';
 import type { Observer } from '../src/core/observer.js';
 import type { TokenStore } from '../src/core/store.js';
-import { loadConfig } from '../src/gateway/config.js';
+import { loadConfig } from '../src/gateway/config/index.js';
 import { createLogger } from '../src/gateway/logging.js';
 import { startGateway } from '../src/gateway/runtime.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';

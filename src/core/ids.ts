@@ -20,7 +20,8 @@ export function newTokenId(): string {
  * Ids are ours (22 base64url chars) or chosen by a caller at the sync-async boundary.
  * Caller ids are restricted to a URL- and header-safe alphabet so they can travel anywhere unescaped.
  */
-const TOKEN_ID = /^[A-Za-z0-9_-]{8,128}$/;
+export const TOKEN_ID_PATTERN = '^[A-Za-z0-9_-]{8,128}$';
+const TOKEN_ID = new RegExp(TOKEN_ID_PATTERN);
 
 export function isTokenId(value: unknown): value is string {
   return typeof value === 'string' && TOKEN_ID.test(value);

@@ -1,17 +1,21 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify from 'fastify';
 import type { Registry } from 'prom-client';
 import type { SignalSender } from '../core/dispatcher.js';
 import { fanOut, type Observer } from '../core/observer.js';
 import type { TokenStore } from '../core/store.js';
+import { problemPagesRoute } from '../transports/http/index.js';
 import { ApiKeys } from './auth.js';
 import type { AppConfig, BrokerProbe, GatewayContext, Lifecycle, RelayTrigger } from './context.js';
 import type { GatewayLogger } from './logging.js';
 import { MetricsObserver } from './metrics.js';
-import { problem, sendProblem, toProblem } from './problems.js';
-import { healthRoutes, metricsRoute, openApiRoute } from './routes/operations.js';
+import { openApiOptions } from './openapi.js';
+import { answerProblems, frameworkProblems } from './problems.js';
+import { operationsRoutes } from './routes/operations.js';
 import { signalRoutes } from './routes/signals.js';
 import { tokenRoutes } from './routes/tokens.js';
-import { RouteTable } from './routing.js';
+import { type GatewayApp, RouteTable } from './routing.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -35,9 +39,10 @@ export interface GatewayDeps {
 /**
  * The gateway's HTTP app, without the process around it: tests build it with fastify.inject, main.ts listens.
  */
-export function buildGateway(deps: GatewayDeps): FastifyInstance {
+export function buildGateway(deps: GatewayDeps): GatewayApp {
   const clock = deps.clock ?? Date.now;
   const metrics = deps.metrics ?? new MetricsObserver(deps.registry, deps.store, clock);
+  const problemBase = deps.config.problemBase;
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.config.bodyLimitBytes,
@@ -47,16 +52,15 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
     // Router-level refusals (bad URL encoding, over-long ids) answer as problems too.
-    frameworkErrors: (error, _request, reply) => sendProblem(reply, toProblem(error)),
+    frameworkErrors: frameworkProblems(problemBase),
     forceCloseConnections: 'idle',
-  });
+  }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Signals and token requests are JSON; a text body would otherwise be fingerprinted as a JSON string.
   app.removeContentTypeParser('text/plain');
 
-  const keys = new ApiKeys(deps.config.apiKeys);
+  const routes = new RouteTable(new ApiKeys(deps.config.apiKeys));
   const ctx: GatewayContext = {
-    routes: new RouteTable(app, keys),
     store: deps.store,
     publisher: deps.publisher,
     broker: deps.broker ?? null,
@@ -66,32 +70,16 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     clock,
     config: deps.config,
     lifecycle: deps.lifecycle ?? { draining: false },
+    registry: deps.registry,
   };
 
-  app.setErrorHandler((error, request, reply) => {
-    const mapped = toProblem(error);
-    if (mapped.problem.status >= 500) request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, mapped);
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    const allowed = ctx.routes.allowedMethods(path);
-    if (allowed.length > 0) {
-      reply.header('allow', allowed.join(', '));
-      return sendProblem(reply, {
-        problem: problem(
-          'method-not-allowed',
-          `${path} accepts ${allowed.join(', ')}, not ${request.method}`,
-        ),
-      });
-    }
-    return sendProblem(reply, { problem: problem('not-found', `no route ${request.method} ${path}`) });
-  });
-
-  tokenRoutes(ctx);
-  signalRoutes(ctx);
-  healthRoutes(ctx);
-  metricsRoute(ctx, deps.registry);
-  openApiRoute(ctx, GATEWAY_VERSION);
+  answerProblems(app, routes, problemBase);
+  app.addHook('onRoute', routes.onRoute);
+  // Swagger first: it sees every route registered after it, and generates the document from their schemas.
+  app.register(fastifySwagger, openApiOptions(GATEWAY_VERSION, problemBase));
+  app.register(tokenRoutes, ctx);
+  app.register(signalRoutes, ctx);
+  app.register(operationsRoutes, ctx);
+  app.register(async (instance) => problemPagesRoute(instance, problemBase));
   return app;
 }

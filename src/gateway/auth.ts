@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { ApiKeysConfig } from './config.js';
-import { ProblemError } from './problems.js';
+import { ProblemError } from '../transports/http/index.js';
+import type { ApiKeysConfig } from './config/index.js';
 
 /**
  * read: GET routes. mint: POST /v1/tokens and the HTTP ingress (what an outside caller needs).

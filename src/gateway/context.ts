@@ -1,9 +1,9 @@
+import type { Registry } from 'prom-client';
 import type { SignalSender } from '../core/dispatcher.js';
 import type { Observer } from '../core/observer.js';
 import type { TokenStore } from '../core/store.js';
-import type { ApiKeysConfig, BridgesConfig } from './config.js';
+import type { ApiKeysConfig, BridgesConfig } from './config/index.js';
 import type { GatewayLogger } from './logging.js';
-import type { RouteTable } from './routing.js';
 
 /** Something that can tell whether the broker answers (the AMQP connection). */
 export interface BrokerProbe {
@@ -26,11 +26,15 @@ export interface AppConfig {
   bridges: BridgesConfig;
   bodyLimitBytes: number;
   defaultTokenTtlMs: number;
+  /**
+   * Prefix of every problem `type` (TOLLGATE_PROBLEM_BASE): a deployment's own docs, used verbatim, e.g.
+   * https://docs.example.com/tollgate/problems/. Default "/problems/", which the gateway itself serves.
+   */
+  problemBase?: string;
 }
 
-/** What every route module gets. */
+/** What every route module gets (as its plugin options). */
 export interface GatewayContext {
-  routes: RouteTable;
   store: TokenStore;
   /** Publishes ingress signals with broker confirms; null when the gateway runs without a broker. */
   publisher: SignalSender | null;
@@ -41,4 +45,5 @@ export interface GatewayContext {
   clock: () => number;
   config: AppConfig;
   lifecycle: Lifecycle;
+  registry: Registry;
 }

@@ -1,5 +1,5 @@
 import { ErrorCodes, isTollgateError } from '../core/errors.js';
-import { configSecrets, describeStore, ENV, type GatewayConfig, loadConfig } from './config.js';
+import { configSecrets, describeStore, ENV, type GatewayConfig, loadConfig } from './config/index.js';
 import { createLogger, type GatewayLogger } from './logging.js';
 import { type RunningGateway, startGateway } from './runtime.js';
 

@@ -1,76 +1,56 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteGenericInterface } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyRequest,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+  RouteOptions,
+} from 'fastify';
+import type { TSchema } from 'typebox';
 import type { ApiKeys, Scope } from './auth.js';
-import type { JsonSchema } from './schemas.js';
 
-export interface RouteSchema {
-  params?: JsonSchema;
-  querystring?: JsonSchema;
-  headers?: JsonSchema;
-  body?: JsonSchema;
-  response: Record<string, JsonSchema>;
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** API key scope a gateway route needs; absent = public (health, documents). */
+    scope?: Scope;
+    /**
+     * Headers documented in OpenAPI but checked by the handler itself (the token header goes through the core's
+     * requireTokenId, which gives the protocol's precise problems); validating them twice would cost every request.
+     */
+    documentedHeaders?: TSchema;
+  }
 }
 
-/** One documented route: fastify gets its schema, the OpenAPI generator gets the same object. */
-export interface RouteSpec<RG extends RouteGenericInterface = RouteGenericInterface> {
-  method: 'GET' | 'POST' | 'DELETE';
-  url: string;
-  operationId: string;
-  summary: string;
-  tag: string;
-  /** Required API key scope; absent = public (health). */
-  scope?: Scope;
-  schema: RouteSchema;
-  /**
-   * Headers documented in OpenAPI but checked by the handler itself (the token header goes through the core's
-   * requireTokenId, which gives the protocol's precise problems); validating them twice would cost every request.
-   */
-  documentedHeaders?: JsonSchema;
-  handler: (request: FastifyRequest<RG>, reply: FastifyReply) => Promise<unknown>;
-}
+/** The gateway's fastify instance: route types come from the TypeBox schemas. */
+export type GatewayApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
-export type DocumentedRoute = Omit<RouteSpec, 'handler'>;
-
-/** Registers routes and remembers them for the OpenAPI document and for 405 answers. */
+/**
+ * Watches every route the gateway registers (an onRoute hook): adds the API key check its `config.scope` asks for,
+ * and remembers its path so that a known path asked with the wrong method answers 405, not 404.
+ */
 export class RouteTable {
-  readonly routes: DocumentedRoute[] = [];
   private readonly patterns: Array<{ method: string; path: RegExp }> = [];
 
-  constructor(
-    readonly app: FastifyInstance,
-    private readonly keys: ApiKeys,
-  ) {}
+  constructor(private readonly keys: ApiKeys) {}
 
-  add<RG extends RouteGenericInterface>(spec: RouteSpec<RG>): void {
-    const { handler, ...documented } = spec;
-    this.routes.push(documented);
-    this.patterns.push({ method: spec.method, path: pathPattern(spec.url) });
+  readonly onRoute = (route: RouteOptions): void => {
+    for (const method of [route.method].flat()) this.patterns.push({ method, path: pathPattern(route.url) });
+    const scope = route.config?.scope;
+    // Without configured keys the API is open (loopback only): no hook at all on the hot path.
+    if (scope === undefined || !this.keys.enabled) return;
     const keys = this.keys;
-    const scope = spec.scope;
-    this.app.route({
-      method: spec.method,
-      url: spec.url,
-      schema: spec.schema,
-      // Auth runs before body parsing, so an unauthenticated caller cannot make us parse a large body.
-      // Without configured keys the API is open (loopback only): no hook at all on the hot path.
-      ...(scope && keys.enabled
-        ? {
-            onRequest: async (request: FastifyRequest) => {
-              keys.authorize(request, scope);
-            },
-          }
-        : {}),
-      handler: async (request, reply) => {
-        // Fastify validated the request against spec.schema, which is what RG describes.
-        const value = await handler(request as unknown as FastifyRequest<RG>, reply);
-        return value === reply || reply.sent ? reply : reply.send(value);
-      },
-    });
-  }
-
-  /** A route registered straight on fastify (no schema, not in OpenAPI) that 405 answers should still know. */
-  remember(method: RouteSpec['method'], url: string): void {
-    this.patterns.push({ method, path: pathPattern(url) });
-  }
+    // Auth runs before body parsing, so an unauthenticated caller cannot make us parse a large body.
+    const authorize = async (request: FastifyRequest): Promise<void> => keys.authorize(request, scope);
+    route.onRequest = [authorize, ...[route.onRequest ?? []].flat()];
+  };
 
   /**
    * The methods some route accepts on this path (with HEAD wherever GET is), so that a known path asked with

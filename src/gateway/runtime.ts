@@ -10,7 +10,7 @@ import { type AmqpTollgate, createAmqpTollgate } from '../transports/amqp/index.
 import { HttpSignalSender } from '../transports/http/index.js';
 import { buildGateway } from './app.js';
 import { EgressBridge } from './bridges/egress.js';
-import { describeStore, type GatewayConfig, redactUrl } from './config.js';
+import { describeStore, type GatewayConfig, redactUrl } from './config/index.js';
 import type { BrokerProbe, Lifecycle, RelayTrigger } from './context.js';
 import type { GatewayLogger } from './logging.js';
 import { MetricsObserver } from './metrics.js';

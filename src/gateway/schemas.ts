@@ -1,101 +1,65 @@
-import { TOKEN_STATUSES, type TokenRecord } from '../core/token.js';
+import { type Static, Type } from 'typebox';
+import { TOKEN_ID_PATTERN } from '../core/ids.js';
+import { TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../core/token.js';
+import { PROBLEM_CONTENT_TYPE, problemDetailsSchema } from '../transports/http/index.js';
 
 /**
- * JSON schemas of every request and response. Fastify validates and serialises with them, and the OpenAPI
- * document is generated from the very same objects, so the document cannot drift from the behaviour.
+ * TypeBox schemas of every request and response. Fastify validates and serialises with them, the route types
+ * come from them (TypeBox type provider), and @fastify/swagger generates the OpenAPI document from the very same
+ * objects, so neither the types nor the document can drift from the behaviour.
  */
-export type JsonSchema = Readonly<Record<string, unknown>>;
-
-export const ID_PATTERN = '^[A-Za-z0-9_-]{8,128}$';
 export const FINGERPRINT_PATTERN = '^[0-9a-f]{64}$';
-const ISO_INSTANT = { type: 'string', format: 'date-time' } as const;
+const isoInstant = () => Type.String({ format: 'date-time' });
+const tokenId = (description?: string) =>
+  Type.String({ pattern: TOKEN_ID_PATTERN, ...(description ? { description } : {}) });
+const tokenStatus = (description?: string) =>
+  Type.Unsafe<TokenStatus>(Type.Enum([...TOKEN_STATUSES], description ? { description } : {}));
 
-export const problemSchema: JsonSchema = {
-  type: 'object',
-  description: 'RFC 9457 problem details; `type` is https://tollgate.dev/problems/<kind> and is stable.',
-  required: ['type', 'title', 'status', 'detail'],
-  properties: {
-    type: { type: 'string' },
-    title: { type: 'string' },
-    status: { type: 'integer' },
-    detail: { type: 'string' },
-    code: { type: 'string', description: 'TOLLGATE_ERR_* code when a Tollgate error caused it' },
-    tokenId: { type: 'string' },
-  },
-};
-
-export const destinationSchema: JsonSchema = {
-  oneOf: [
+export const destinationSchema = Type.Union([
+  Type.Object(
     {
-      type: 'object',
-      additionalProperties: false,
-      required: ['medium', 'exchange', 'routingKey'],
-      properties: {
-        medium: { type: 'string', enum: ['amqp'] },
-        exchange: { type: 'string', maxLength: 255 },
-        routingKey: { type: 'string', maxLength: 255 },
-      },
+      medium: Type.Literal('amqp'),
+      exchange: Type.String({ maxLength: 255 }),
+      routingKey: Type.String({ maxLength: 255 }),
     },
+    { additionalProperties: false },
+  ),
+  Type.Object(
     {
-      type: 'object',
-      additionalProperties: false,
-      required: ['medium', 'method', 'url'],
-      properties: {
-        medium: { type: 'string', enum: ['http'] },
-        method: { type: 'string', pattern: '^[A-Z]{3,7}$' },
-        url: { type: 'string', format: 'uri', maxLength: 2048 },
-      },
+      medium: Type.Literal('http'),
+      method: Type.String({ pattern: '^[A-Z]{3,7}$' }),
+      url: Type.String({ format: 'uri', maxLength: 2048 }),
     },
-  ],
-};
+    { additionalProperties: false },
+  ),
+]);
 
 /** Response shape of a destination: both variants' fields, so the serialiser keeps whichever is present. */
-const destinationOut: JsonSchema = {
-  type: 'object',
-  properties: {
-    medium: { type: 'string', enum: ['amqp', 'http'] },
-    exchange: { type: 'string' },
-    routingKey: { type: 'string' },
-    method: { type: 'string' },
-    url: { type: 'string' },
-  },
-};
+const destinationOut = Type.Object({
+  medium: Type.Optional(Type.Enum(['amqp', 'http'])),
+  exchange: Type.Optional(Type.String()),
+  routingKey: Type.Optional(Type.String()),
+  method: Type.Optional(Type.String()),
+  url: Type.Optional(Type.String()),
+});
 
-export const tokenViewSchema: JsonSchema = {
-  type: 'object',
-  required: ['id', 'status', 'conversationId', 'mintedBy', 'mintedAt', 'attempts'],
-  properties: {
-    id: { type: 'string' },
-    status: { type: 'string', enum: [...TOKEN_STATUSES] },
-    conversationId: { type: 'string' },
-    parentId: { type: 'string' },
-    mintedBy: { type: 'string' },
-    destination: destinationOut,
-    fingerprint: { type: 'string' },
-    mintedAt: ISO_INSTANT,
-    dispatchedAt: ISO_INSTANT,
-    expiresAt: ISO_INSTANT,
-    consumedAt: ISO_INSTANT,
-    consumedBy: { type: 'string' },
-    attempts: { type: 'integer' },
-  },
-};
+export const tokenViewSchema = Type.Object({
+  id: Type.String(),
+  status: tokenStatus(),
+  conversationId: Type.String(),
+  parentId: Type.Optional(Type.String()),
+  mintedBy: Type.String(),
+  destination: Type.Optional(destinationOut),
+  fingerprint: Type.Optional(Type.String()),
+  mintedAt: isoInstant(),
+  dispatchedAt: Type.Optional(isoInstant()),
+  expiresAt: Type.Optional(isoInstant()),
+  consumedAt: Type.Optional(isoInstant()),
+  consumedBy: Type.Optional(Type.String()),
+  attempts: Type.Integer(),
+});
 
-export interface TokenView {
-  id: string;
-  status: TokenRecord['status'];
-  conversationId: string;
-  parentId?: string;
-  mintedBy: string;
-  destination?: TokenRecord['destination'];
-  fingerprint?: string;
-  mintedAt: string;
-  dispatchedAt?: string;
-  expiresAt?: string;
-  consumedAt?: string;
-  consumedBy?: string;
-  attempts: number;
-}
+export type TokenView = Static<typeof tokenViewSchema>;
 
 /** What the API shows of a token: never its payload, headers, stored response or lease bookkeeping. */
 export function tokenView(token: TokenRecord): TokenView {
@@ -121,153 +85,115 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-export const idParams: JsonSchema = {
-  type: 'object',
-  required: ['id'],
-  properties: {
-    id: { type: 'string', pattern: ID_PATTERN, description: 'token id (8-128 of A-Z a-z 0-9 _ -)' },
+export const idParams = Type.Object({
+  id: tokenId('token id (8-128 of A-Z a-z 0-9 _ -)'),
+});
+
+export const issueBodySchema = Type.Object(
+  {
+    id: Type.Optional(tokenId('caller-chosen id; makes the call idempotent')),
+    fingerprint: Type.Optional(Type.String({ pattern: FINGERPRINT_PATTERN })),
+    payload: Type.Optional(Type.Unknown({ description: 'any JSON value; only its fingerprint is kept' })),
+    destination: Type.Optional(destinationSchema),
+    expiresInMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 31_536_000_000 })),
+    expiresAt: Type.Optional(isoInstant()),
+    conversationId: Type.Optional(tokenId()),
   },
-};
-
-export const issueBodySchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  description:
-    'Give either `fingerprint` (sha-256 hex of the canonical JSON payload) or `payload` (fingerprinted here), or ' +
-    'neither for a token not bound to a payload; `expiresInMs` or `expiresAt`, or neither for the default expiry.',
-  properties: {
-    id: { type: 'string', pattern: ID_PATTERN, description: 'caller-chosen id; makes the call idempotent' },
-    fingerprint: { type: 'string', pattern: FINGERPRINT_PATTERN },
-    payload: { description: 'any JSON value; only its fingerprint is kept' },
-    destination: destinationSchema,
-    expiresInMs: { type: 'integer', minimum: 1000, maximum: 31_536_000_000 },
-    expiresAt: ISO_INSTANT,
-    conversationId: { type: 'string', pattern: ID_PATTERN },
+  {
+    additionalProperties: false,
+    description:
+      'Give either `fingerprint` (sha-256 hex of the canonical JSON payload) or `payload` (fingerprinted here), ' +
+      'or neither for a token not bound to a payload; `expiresInMs` or `expiresAt`, or neither for the default ' +
+      'expiry.',
   },
-};
+);
 
-export interface IssueBody {
-  id?: string;
-  fingerprint?: string;
-  payload?: unknown;
-  destination?: TokenRecord['destination'];
-  expiresInMs?: number;
-  expiresAt?: string;
-  conversationId?: string;
-}
+export type IssueBody = Static<typeof issueBodySchema>;
 
-export const listQuerySchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    status: {
-      type: 'string',
-      enum: [...TOKEN_STATUSES],
-      description: 'required unless `conversation` is given',
-    },
-    conversation: { type: 'string', pattern: ID_PATTERN },
-    olderThan: {
-      type: 'string',
-      pattern: '^([0-9]{1,15}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))$',
-      description: 'only tokens minted before: an age in milliseconds, or an ISO 8601 instant',
-    },
-    limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' },
-    cursor: { type: 'string', maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' },
+export const listQuerySchema = Type.Object(
+  {
+    status: Type.Optional(tokenStatus('required unless `conversation` is given')),
+    conversation: Type.Optional(tokenId()),
+    olderThan: Type.Optional(
+      Type.String({
+        pattern: '^([0-9]{1,15}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))$',
+        description: 'only tokens minted before: an age in milliseconds, or an ISO 8601 instant',
+      }),
+    ),
+    limit: Type.Optional(
+      Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' }),
+    ),
+    cursor: Type.Optional(Type.String({ maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' })),
   },
-};
+  { additionalProperties: false },
+);
 
-export interface ListQuery {
-  status?: TokenRecord['status'];
-  conversation?: string;
-  olderThan?: string;
-  limit?: string;
-  cursor?: string;
-}
+export const tokenPageSchema = Type.Object({
+  items: Type.Array(tokenViewSchema),
+  cursor: Type.Optional(
+    Type.String({ description: 'pass back to get the next page; absent on the last page' }),
+  ),
+});
 
-export const tokenPageSchema: JsonSchema = {
-  type: 'object',
-  required: ['items'],
-  properties: {
-    items: { type: 'array', items: tokenViewSchema },
-    cursor: { type: 'string', description: 'pass back to get the next page; absent on the last page' },
-  },
-};
+export const conversationSchema = Type.Object({
+  id: Type.String(),
+  nodes: Type.Array(tokenViewSchema),
+  edges: Type.Array(Type.Object({ from: Type.String(), to: Type.String() })),
+  truncated: Type.Boolean({
+    description: 'true when the conversation has more tokens than one answer shows',
+  }),
+});
 
-export const conversationSchema: JsonSchema = {
-  type: 'object',
-  required: ['id', 'nodes', 'edges', 'truncated'],
-  properties: {
-    id: { type: 'string' },
-    nodes: { type: 'array', items: tokenViewSchema },
-    edges: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['from', 'to'],
-        properties: { from: { type: 'string' }, to: { type: 'string' } },
-      },
-    },
-    truncated: {
-      type: 'boolean',
-      description: 'true when the conversation has more tokens than one answer shows',
-    },
-  },
-};
+export const redispatchSchema = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  relayTriggered: Type.Boolean(),
+});
 
-export const redispatchSchema: JsonSchema = {
-  type: 'object',
-  required: ['id', 'status', 'relayTriggered'],
-  properties: {
-    id: { type: 'string' },
-    status: { type: 'string' },
-    relayTriggered: { type: 'boolean' },
-  },
-};
+export const signalParams = Type.Object({
+  route: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' }),
+});
 
-export const signalParams: JsonSchema = {
-  type: 'object',
-  required: ['route'],
-  properties: { route: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
-};
+export const signalHeaders = Type.Object({
+  'exactly-once-token': tokenId(
+    'the token minted for this signal (missing → 400 token-missing, malformed → 400 token-malformed)',
+  ),
+});
 
-export const signalHeaders: JsonSchema = {
-  type: 'object',
-  required: ['exactly-once-token'],
-  properties: {
-    'exactly-once-token': {
-      type: 'string',
-      pattern: ID_PATTERN,
-      description:
-        'the token minted for this signal (missing → 400 token-missing, malformed → 400 token-malformed)',
-    },
-  },
-};
+export const signalBodySchema = Type.Unknown({
+  description: 'the signal payload: any JSON value, fingerprinted canonically',
+});
 
-export const signalAcceptedSchema: JsonSchema = {
-  type: 'object',
-  required: ['token', 'route', 'exchange', 'routingKey'],
-  properties: {
-    token: { type: 'string' },
-    conversationId: { type: 'string' },
-    route: { type: 'string' },
-    exchange: { type: 'string' },
-    routingKey: { type: 'string' },
-  },
-};
+export const signalAcceptedSchema = Type.Object({
+  token: Type.String(),
+  conversationId: Type.Optional(Type.String()),
+  route: Type.String(),
+  exchange: Type.String(),
+  routingKey: Type.String(),
+});
 
-export const healthSchema: JsonSchema = {
-  type: 'object',
-  required: ['status'],
-  properties: {
-    status: { type: 'string', enum: ['ok', 'unavailable'] },
-    checks: {
-      type: 'object',
-      properties: { store: { type: 'string' }, broker: { type: 'string' }, lifecycle: { type: 'string' } },
-    },
-  },
-};
+export const healthSchema = Type.Object({
+  status: Type.Enum(['ok', 'unavailable']),
+  checks: Type.Optional(
+    Type.Object({
+      store: Type.Optional(Type.String()),
+      broker: Type.Optional(Type.String()),
+      lifecycle: Type.Optional(Type.String()),
+    }),
+  ),
+});
 
-/** Problem responses a route can give, keyed by status, all with the problem schema. */
-export function problems(...statuses: number[]): Record<string, JsonSchema> {
-  return Object.fromEntries(statuses.map((s) => [String(s), problemSchema]));
+const problemResponse = {
+  description: 'problem',
+  content: { [PROBLEM_CONTENT_TYPE]: { schema: problemDetailsSchema } },
+} as const;
+
+/** Problem responses a route can give, keyed by status, all with the one problem-details schema. */
+export function problems<const S extends readonly number[]>(
+  ...statuses: S
+): Record<S[number], typeof problemResponse> {
+  return Object.fromEntries(statuses.map((s) => [s, problemResponse])) as Record<
+    S[number],
+    typeof problemResponse
+  >;
 }

@@ -3,7 +3,7 @@ import { fingerprint } from '../../src/core/fingerprint.js';
 import { pendingToken } from '../../src/core/mint.js';
 import type { TokenStore } from '../../src/core/store.js';
 import type { TokenRecord } from '../../src/core/token.js';
-import { PROBLEM_BASE } from '../../src/gateway/problems.js';
+import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
 import { metricValue, type TestGateway, testGateway } from './support.js';
 
 let gw: TestGateway;
@@ -40,7 +40,7 @@ function expectProblem(
 ) {
   expect(res.statusCode).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  expect(res.json()).toMatchObject({ type: PROBLEM_BASE + kind, status });
+  expect(res.json()).toMatchObject({ type: DEFAULT_PROBLEM_BASE + kind, status });
 }
 
 async function consume(
@@ -156,13 +156,13 @@ describe('POST /v1/tokens', () => {
       payload: '{"id":',
       headers: { 'content-type': 'application/json' },
     });
-    expectProblem(bad, 400, 'invalid-json');
+    expectProblem(bad, 400, 'invalid-payload');
     const empty = await gw.app.inject({
       method: 'POST',
       url: '/v1/tokens',
       headers: { 'content-type': 'application/json' },
     });
-    expectProblem(empty, 400, 'invalid-json');
+    expectProblem(empty, 400, 'invalid-payload');
     const text = await gw.app.inject({
       method: 'POST',
       url: '/v1/tokens',
@@ -424,6 +424,7 @@ describe('problems and documents', () => {
         'get /health/live live',
         'get /health/ready ready',
         'get /metrics metrics',
+        'get /problems/{kind} problemPage',
       ].sort(),
     );
     const issue = doc.paths['/v1/tokens'].post;

@@ -1,14 +1,21 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes, TollgateError } from '../../src/core/errors.js';
 import {
+  CONFIG_FILE,
   configSecrets,
   DEFAULTS,
   describeStore,
   ENV,
   ENV_NAMES,
   loadConfig,
+  NOT_SETTINGS,
   redactUrl,
-} from '../../src/gateway/config.js';
+  SETTINGS,
+  settingsTable,
+} from '../../src/gateway/config/index.js';
 
 const KEY = 'k-0123456789abcdef';
 
@@ -61,12 +68,12 @@ describe('gateway configuration', () => {
   it('selects DynamoDB with endpoint, region and table names', () => {
     const config = loadConfig({
       [ENV.store]: 'dynamodb',
-      [ENV.dynamoEndpoint]: 'http://localhost:8000',
-      [ENV.dynamoRegion]: 'eu-west-1',
-      [ENV.dynamoTokensTable]: 'tg-tokens',
-      [ENV.dynamoStateTable]: 'tg-state',
-      [ENV.dynamoCreateTables]: 'true',
-      [ENV.dynamoStatusShards]: '8',
+      [ENV.dynamodbEndpoint]: 'http://localhost:8000',
+      [ENV.dynamodbRegion]: 'eu-west-1',
+      [ENV.dynamodbTokensTable]: 'tg-tokens',
+      [ENV.dynamodbStateTable]: 'tg-state',
+      [ENV.dynamodbCreateTables]: 'true',
+      [ENV.dynamodbStatusShards]: '8',
       [ENV.tombstoneRetentionMs]: '60000',
     });
     expect(config.store).toEqual({
@@ -87,11 +94,11 @@ describe('gateway configuration', () => {
     expect(config.store).toEqual({
       kind: 'postgres',
       url,
-      schema: DEFAULTS.postgresSchema,
-      poolSize: DEFAULTS.postgresPoolSize,
+      schema: DEFAULTS.postgres.schema,
+      poolSize: DEFAULTS.postgres.poolSize,
       createTables: false,
     });
-    expect(DEFAULTS).toMatchObject({ postgresSchema: 'tollgate', postgresPoolSize: 10 });
+    expect(DEFAULTS).toMatchObject({ postgres: { schema: 'tollgate', poolSize: 10 } });
   });
 
   it('reads every PostgreSQL setting from the environment and from the config file (camelCase)', () => {
@@ -198,8 +205,8 @@ describe('gateway configuration', () => {
         url: 'http://pay.local/v1/pay',
         method: 'POST',
         bindings: [],
-        attempts: DEFAULTS.egressAttempts,
-        timeoutMs: DEFAULTS.egressTimeoutMs,
+        attempts: 5,
+        timeoutMs: 10_000,
       },
     ]);
     const file = JSON.stringify({
@@ -257,11 +264,11 @@ describe('gateway configuration', () => {
       },
       `${ENV.bridges}.ingress`,
     ],
-    [{ [ENV.store]: 'dynamodb', [ENV.dynamoEndpoint]: 'localhost:8000' }, ENV.dynamoEndpoint],
-    [{ [ENV.store]: 'dynamodb', [ENV.dynamoTokensTable]: 'x' }, ENV.dynamoTokensTable],
-    [{ [ENV.store]: 'dynamodb', [ENV.dynamoCreateTables]: 'yes' }, ENV.dynamoCreateTables],
-    [{ [ENV.store]: 'dynamodb', [ENV.dynamoStatusShards]: '0' }, ENV.dynamoStatusShards],
-    [{ [ENV.store]: 'dynamodb', [ENV.dynamoStatusShards]: '65' }, ENV.dynamoStatusShards],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamodbEndpoint]: 'localhost:8000' }, ENV.dynamodbEndpoint],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamodbTokensTable]: 'x' }, ENV.dynamodbTokensTable],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamodbCreateTables]: 'yes' }, ENV.dynamodbCreateTables],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamodbStatusShards]: '0' }, ENV.dynamodbStatusShards],
+    [{ [ENV.store]: 'dynamodb', [ENV.dynamodbStatusShards]: '65' }, ENV.dynamodbStatusShards],
     [{ [ENV.store]: 'postgres' }, ENV.postgresUrl],
     [
       { [ENV.store]: 'postgres', [ENV.postgresUrl]: 'postgres://h/db', [ENV.postgresSchema]: 'Tollgate' },
@@ -310,5 +317,171 @@ describe('gateway configuration', () => {
 
   it('masks the password of a URL for logs', () => {
     expect(redactUrl('amqp://guest:secret@rabbit:5672/vh')).toBe('amqp://guest:***@rabbit:5672/vh');
+  });
+});
+
+describe('gateway configuration schema', () => {
+  it('refuses unknown TOLLGATE_ variables, naming every one with the closest setting', () => {
+    const error = failure({ TOLLGATE_PROT: '8080', TOLLGATE_API_KEY_ADMIN: KEY, TOLLGATE_ZZZ: '' });
+    expect(error.code).toBe(ErrorCodes.CONFIG_INVALID);
+    expect(error.details.setting).toBe('TOLLGATE_PROT, TOLLGATE_API_KEY_ADMIN, TOLLGATE_ZZZ');
+    expect(error.message).toContain('TOLLGATE_PORT (for TOLLGATE_PROT)');
+    expect(error.message).toContain('TOLLGATE_API_KEYS_ADMIN (for TOLLGATE_API_KEY_ADMIN)');
+    const one = failure({ [ENV.port]: '8080', TOLLGATE_SHUTDOWN_TIMEOUT: '5000' });
+    expect(one.message).toBe(
+      'invalid setting TOLLGATE_SHUTDOWN_TIMEOUT: is not a setting; did you mean TOLLGATE_SHUTDOWN_TIMEOUT_MS?',
+    );
+  });
+
+  it('ignores variables of other programs and accepts the TOLLGATE_ variables of tests, soak and crash points', () => {
+    const others = { PATH: '/bin', AWS_REGION: 'eu-west-1', tollgate_port: 'x', NODE_OPTIONS: '' };
+    const known = Object.fromEntries(Object.keys(NOT_SETTINGS).map((name) => [name, 'x']));
+    expect(loadConfig({ ...others, ...known, [ENV.port]: '9000' }).port).toBe(9000);
+  });
+
+  it('refuses unknown keys in the config file, at any depth, together with unknown variables', () => {
+    const file = JSON.stringify({
+      prot: 1,
+      relay: { delay: 5 },
+      postgres: { pool: 3 },
+      bridges: { egress: [{ queue: 'q', url: 'http://x', metod: 'PUT' }] },
+    });
+    const error = failure({ [ENV.config]: '/c.json', TOLLGATE_HOTS: 'x' }, { '/c.json': file });
+    expect(error.code).toBe(ErrorCodes.CONFIG_INVALID);
+    expect(String(error.details.setting).split(', ')).toEqual([
+      'TOLLGATE_HOTS',
+      '/c.json:prot',
+      '/c.json:relay.delay',
+      '/c.json:postgres.pool',
+      '/c.json:bridges.egress[0].metod',
+    ]);
+    expect(error.message).toContain('/c.json:port (for /c.json:prot)');
+    expect(error.message).toContain('/c.json:relay.delayMs (for /c.json:relay.delay)');
+    expect(error.message).toContain('/c.json:bridges.egress[0].method (for /c.json:bridges.egress[0].metod)');
+    // JSON given in a variable is held to the same schema.
+    const fromEnv = failure({ [ENV.bridges]: '{"ingres":[]}' });
+    expect(fromEnv.details.setting).toBe(`${ENV.bridges}.ingres`);
+    expect(fromEnv.message).toContain(`did you mean ${ENV.bridges}.ingress?`);
+  });
+
+  it.each([
+    [{ [ENV.egressPrefetch]: 'many' }, ENV.egressPrefetch, 'must be an integer from 1 to 10000'],
+    [{ [ENV.relayLeaseMs]: '1e3' }, ENV.relayLeaseMs, 'must be an integer from 100 to 9007199254740991'],
+    [{ [ENV.postgresCreateTables]: 'on' }, ENV.postgresCreateTables, 'must be true or false'],
+    [{ [ENV.apiKeysRead]: 'short' }, ENV.apiKeysRead, 'every API key must be at least 16 characters'],
+    [
+      { [ENV.apiKeysMint]: `${KEY} x,${KEY}é` },
+      ENV.apiKeysMint,
+      'API keys are printable ASCII without spaces',
+    ],
+    [{ [ENV.bridges]: '{oops' }, ENV.bridges, 'must be JSON: {"ingress":[...],"egress":[...]}'],
+    [
+      { [ENV.logLevel]: 'loud' },
+      ENV.logLevel,
+      'must be one of fatal, error, warn, info, debug, trace, silent',
+    ],
+    [{ [ENV.port]: '70000' }, ENV.port, 'must be an integer from 0 to 65535'],
+  ])('refuses a value of the wrong type in the environment: %o', (env, setting, problem) => {
+    const error = failure(env);
+    expect(error.details.setting).toBe(setting);
+    expect(error.message).toBe(`invalid setting ${setting}: ${problem}`);
+  });
+
+  it.each([
+    [{ port: '8080' }, 'port', 'must be an integer from 0 to 65535'],
+    [{ relay: { delayMs: 1.5 } }, 'relay.delayMs', 'must be an integer from 0 to 9007199254740991'],
+    [{ relay: 5 }, 'relay', 'must be an object'],
+    [{ postgres: { createTables: 'true' } }, 'postgres.createTables', 'must be true or false'],
+    [{ apiKeys: { read: KEY } }, 'apiKeys.read', 'must be a list of keys'],
+    [{ sqlitePath: 7 }, 'sqlitePath', 'must be a string'],
+    [{ bridges: { ingress: {} } }, 'bridges.ingress', 'must be a list'],
+    [{ bridges: { egress: ['q'] } }, 'bridges.egress[0]', 'must be an object { queue, url, method }'],
+    [
+      { bridges: { egress: [{ queue: 'q', url: 'http://x', attempts: '3' }] } },
+      'bridges.egress[0].attempts',
+      'must be an integer from 1 to 100',
+    ],
+    [{ amqpUrl: 'http://rabbit' }, 'amqpUrl', 'must be an absolute amqp: or amqps: URL, or off'],
+  ])('refuses a value of the wrong type in the config file: %o', (file, key, problem) => {
+    const error = failure({ [ENV.config]: '/c.json' }, { '/c.json': JSON.stringify(file) });
+    expect(error.code).toBe(ErrorCodes.CONFIG_INVALID);
+    expect(error.details.setting).toBe(`/c.json:${key}`);
+    expect(error.message).toBe(`invalid setting /c.json:${key}: ${problem}`);
+  });
+
+  it('reads the problem base from the environment or the file, and leaves it unset by default', () => {
+    expect(loadConfig({}).problemBase).toBeUndefined();
+    expect('problemBase' in loadConfig({})).toBe(false);
+    const base = 'https://errors.example.com/problems/';
+    expect(loadConfig({ [ENV.problemBase]: base }).problemBase).toBe(base);
+    expect(ENV.problemBase).toBe('TOLLGATE_PROBLEM_BASE');
+    const file = JSON.stringify({ problemBase: base });
+    expect(loadConfig({ [ENV.config]: '/c.json' }, () => file).problemBase).toBe(base);
+    expect(failure({ [ENV.problemBase]: 'problems' }).details.setting).toBe(ENV.problemBase);
+  });
+
+  it('names each variable after its key in the file: TOLLGATE_ and the path in upper snake case', () => {
+    expect(SETTINGS.map((s) => s.env)).toEqual(ENV_NAMES.filter((name) => name !== CONFIG_FILE.env));
+    const pairs = Object.fromEntries(SETTINGS.map((s) => [s.path.join('.'), s.env]));
+    expect(pairs).toMatchObject({
+      port: 'TOLLGATE_PORT',
+      'relay.delayMs': 'TOLLGATE_RELAY_DELAY_MS',
+      'apiKeys.admin': 'TOLLGATE_API_KEYS_ADMIN',
+      'dynamodb.statusShards': 'TOLLGATE_DYNAMODB_STATUS_SHARDS',
+      'postgres.createTables': 'TOLLGATE_POSTGRES_CREATE_TABLES',
+      tokenTtlMs: 'TOLLGATE_TOKEN_TTL_MS',
+    });
+    // Every setting is either a setting or a known bystander, never both.
+    expect(ENV_NAMES.filter((name) => name in NOT_SETTINGS)).toEqual([]);
+  });
+
+  it('renders the docs table from the schema: one row per variable, with its key, default and rule', () => {
+    const rows = settingsTable().split('\n').slice(2);
+    expect(rows).toHaveLength(ENV_NAMES.length);
+    expect(rows.map((row) => /`(TOLLGATE_[A-Z_]+)`/.exec(row)?.[1])).toEqual(ENV_NAMES);
+    expect(settingsTable()).toContain(
+      '| `port` | `TOLLGATE_PORT` | `8080` | port the API listens on (integer, 0 to 65535) |',
+    );
+    expect(settingsTable()).toContain('| `relay.leaseMs` | `TOLLGATE_RELAY_LEASE_MS` | `30000` |');
+  });
+
+  it('knows every TOLLGATE_ variable the repository sets or reads (tests, bench, soak, packaging)', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const self = fileURLToPath(import.meta.url);
+    const seen = new Set<string>();
+    const declared = new Set<string>();
+    const visit = (path: string): void => {
+      if (statSync(path).isDirectory()) {
+        for (const entry of readdirSync(path)) if (entry !== 'node_modules') visit(join(path, entry));
+        return;
+      }
+      if (path === self || path.endsWith('.md')) return;
+      const text = readFileSync(path, 'utf8');
+      for (const [name] of text.matchAll(/\bTOLLGATE_[A-Z0-9_]+/g)) seen.add(name);
+      for (const [, name] of text.matchAll(/\b(?:const|let|function|class)\s+(TOLLGATE_\w+)/g))
+        declared.add(name ?? '');
+    };
+    const places = [
+      'src',
+      'test',
+      'bench',
+      'soak',
+      'scripts',
+      'deploy',
+      '.ci',
+      'Dockerfile',
+      'docker-compose.yml',
+    ];
+    for (const place of places) if (existsSync(join(root, place))) visit(join(root, place));
+    const strays = [...seen].filter(
+      (name) =>
+        !name.endsWith('_') && // a prefix (TOLLGATE_API_KEYS_*), or the codes' TOLLGATE_ERR_
+        !name.startsWith('TOLLGATE_ERR_') &&
+        !declared.has(name) &&
+        !ENV_NAMES.includes(name) &&
+        !(name in NOT_SETTINGS),
+    );
+    expect(strays, 'add them to the schema, or to NOT_SETTINGS if they are not settings').toEqual([]);
+    expect(seen).toContain('TOLLGATE_TEST_POSTGRES_URL');
   });
 });

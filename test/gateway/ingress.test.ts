@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/core/fingerprint.js';
-import { PROBLEM_BASE } from '../../src/gateway/problems.js';
+import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
 import { metricValue, RecordingPublisher, type TestGateway, testGateway } from './support.js';
 
 const ROUTE = { route: 'orders', exchange: 'shop', routingKey: 'order.placed' };
@@ -41,7 +41,7 @@ function signal(
 
 function expectProblem(res: { statusCode: number; json(): unknown }, status: number, kind: string) {
   expect(res.statusCode).toBe(status);
-  expect(res.json()).toMatchObject({ type: PROBLEM_BASE + kind, status });
+  expect(res.json()).toMatchObject({ type: DEFAULT_PROBLEM_BASE + kind, status });
 }
 
 describe('POST /v1/signals/:route (ingress checks)', () => {
@@ -143,7 +143,7 @@ describe('POST /v1/signals/:route (ingress checks)', () => {
       headers: { 'content-type': 'application/json', 'exactly-once-token': token.id },
       payload: '{"a":',
     });
-    expectProblem(bad, 400, 'invalid-json');
+    expectProblem(bad, 400, 'invalid-payload');
     expectProblem(await signal(token.id, { blob: 'x'.repeat(70 * 1024) }), 413, 'body-too-large');
     expect(publisher.sent).toHaveLength(0);
   });

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTokenId } from '../../src/core/ids.js';
-import { ENV } from '../../src/gateway/config.js';
+import { ENV } from '../../src/gateway/config/index.js';
 import { AmqpHeaders, deadLetterNames, declareConsumerQueue } from '../../src/transports/amqp/index.js';
 import { AMQP_URL } from '../support/rabbitmq.js';
 import { scratchDir } from './support.js';

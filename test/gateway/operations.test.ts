@@ -4,7 +4,7 @@ import { fingerprint } from '../../src/core/fingerprint.js';
 import { pendingToken } from '../../src/core/mint.js';
 import { ApiKeys } from '../../src/gateway/auth.js';
 import { MetricsObserver } from '../../src/gateway/metrics.js';
-import { PROBLEM_BASE } from '../../src/gateway/problems.js';
+import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
 import {
   ADMIN_KEY,
   bearer,
@@ -43,7 +43,7 @@ describe('API keys and scopes', () => {
       const none = await call('GET', '/v1/tokens?status=issued');
       expect(none.statusCode).toBe(401);
       expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
-      expect(none.json().type).toBe(`${PROBLEM_BASE}unauthorized`);
+      expect(none.json().type).toBe(`${DEFAULT_PROBLEM_BASE}unauthorized`);
       expect(
         (await call('GET', '/v1/tokens?status=issued', bearer('wrong-key-0123456789abcdef'))).statusCode,
       ).toBe(401);
@@ -56,7 +56,7 @@ describe('API keys and scopes', () => {
       expect((await call('GET', '/v1/tokens?status=issued', { 'x-api-key': READ_KEY })).statusCode).toBe(200);
       const readMint = await call('POST', '/v1/tokens', bearer(READ_KEY), {});
       expect(readMint.statusCode).toBe(403);
-      expect(readMint.json().type).toBe(`${PROBLEM_BASE}forbidden`);
+      expect(readMint.json().type).toBe(`${DEFAULT_PROBLEM_BASE}forbidden`);
 
       // mint: issue and ingress, not reads or admin
       const minted = await call('POST', '/v1/tokens', bearer(MINT_KEY), {});

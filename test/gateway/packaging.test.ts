@@ -1,9 +1,12 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { DEFAULTS, ENV, ENV_NAMES, loadConfig } from '../../src/gateway/config.js';
+import { DEFAULTS, ENV, ENV_NAMES, loadConfig } from '../../src/gateway/config/index.js';
 import { testGateway } from './support.js';
 
 /**
@@ -12,6 +15,7 @@ import { testGateway } from './support.js';
  * (imported from config.ts, so renaming a setting breaks this test instead of a deployment).
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
 type Doc = Record<string, unknown>;
@@ -54,10 +58,10 @@ function envNamesOk(names: string[]): void {
 describe('Dockerfile', () => {
   const dockerfile = read('Dockerfile');
 
-  it('builds in one stage and runs the compiled gateway entry on node:20-slim as a non-root user', () => {
+  it('builds in one stage and runs the compiled gateway entry on node:26-slim as a non-root user', () => {
     const stages = [...dockerfile.matchAll(/^FROM\s+(\S+)(?:\s+AS\s+(\S+))?/gim)].map((m) => m[1]);
     expect(stages.length).toBeGreaterThanOrEqual(2);
-    expect(stages.at(-1)).toBe('node:20-slim');
+    expect(stages.at(-1)).toBe('node:26-slim');
     expect(dockerfile).toMatch(/RUN npm ci/);
     expect(dockerfile).toMatch(/npm run build/);
     expect(dockerfile).toMatch(/npm prune --omit=dev/);
@@ -181,8 +185,8 @@ describe('deploy/ (Kubernetes and DynamoDB)', () => {
     if (!existsSync(join(ROOT, template))) return;
     const [stack] = yamlDocs(template);
     const data = at(byKind('ConfigMap')[0], 'data') as Record<string, string>;
-    expect(data[ENV.dynamoTokensTable]).toBe(at(stack, 'Parameters', 'TokensTableName', 'Default'));
-    expect(data[ENV.dynamoStateTable]).toBe(at(stack, 'Parameters', 'StateTableName', 'Default'));
+    expect(data[ENV.dynamodbTokensTable]).toBe(at(stack, 'Parameters', 'TokensTableName', 'Default'));
+    expect(data[ENV.dynamodbStateTable]).toBe(at(stack, 'Parameters', 'StateTableName', 'Default'));
   });
 });
 
@@ -269,7 +273,7 @@ describe('PostgreSQL packaging (compose profile and Kubernetes variant)', () => 
     const maxReplicas = at(one(base, 'HorizontalPodAutoscaler'), 'spec', 'maxReplicas') as number;
     const maxSurge = at(deployment, 'spec', 'strategy', 'rollingUpdate', 'maxSurge') as number;
     expect(
-      (config.store.poolSize ?? DEFAULTS.postgresPoolSize) * (maxReplicas + maxSurge),
+      (config.store.poolSize ?? DEFAULTS.postgres.poolSize) * (maxReplicas + maxSurge),
     ).toBeLessThanOrEqual(97);
   });
 });
@@ -279,6 +283,50 @@ describe('npm start', () => {
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
     expect(scripts.start).toContain('src/gateway/main.ts');
   });
+});
+
+describe('npm package', () => {
+  // Built as `npm run build` does, into a scratch copy of the package whose node_modules are the repository's:
+  // a script inside it imports every subpath by the package's own name, so node resolves package.json "exports".
+  it('builds every exported entry with its types, and each resolves by name', async () => {
+    const manifest = JSON.parse(read('package.json')) as {
+      exports: Record<string, string | { types: string; default: string }>;
+    };
+    const scratch = mkdtempSync(join(tmpdir(), 'tollgate-package-'));
+    await run(
+      process.execPath,
+      [
+        join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        'tsconfig.build.json',
+        '--outDir',
+        join(scratch, 'dist'),
+      ],
+      { cwd: ROOT, timeout: 240_000 },
+    ).catch((error: Error & { stdout?: string }) => {
+      throw new Error(`the build failed:\n${error.stdout || error.message}`);
+    });
+    writeFileSync(join(scratch, 'package.json'), read('package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(scratch, 'node_modules'), 'dir');
+    const names: string[] = [];
+    for (const [subpath, target] of Object.entries(manifest.exports)) {
+      if (typeof target === 'string') continue;
+      expect(existsSync(join(scratch, target.default)), target.default).toBe(true);
+      expect(existsSync(join(scratch, target.types)), target.types).toBe(true);
+      names.push(`tollgate${subpath.slice(1)}`);
+    }
+    expect(names).toContain('tollgate/core');
+    writeFileSync(
+      join(scratch, 'check.mjs'),
+      `for (const name of ${JSON.stringify(names)}) {
+        const entry = await import(name);
+        if (Object.keys(entry).length === 0) throw new Error(name + ' exports nothing');
+      }
+      console.log('ok');`,
+    );
+    const { stdout } = await run(process.execPath, ['check.mjs'], { cwd: scratch, timeout: 60_000 });
+    expect(stdout.trim()).toBe('ok');
+  }, 300_000);
 });
 
 async function expectRoutesAnswer(paths: string[]): Promise<void> {

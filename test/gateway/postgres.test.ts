@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, isTollgateError, type TollgateError } from '../../src/core/errors.js';
-import { configSecrets, ENV, type Env, loadConfig } from '../../src/gateway/config.js';
+import { configSecrets, ENV, type Env, loadConfig } from '../../src/gateway/config/index.js';
 import { createLogger } from '../../src/gateway/logging.js';
 import { startGateway } from '../../src/gateway/runtime.js';
 import { LogCapture } from './support.js';

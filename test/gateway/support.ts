@@ -8,7 +8,7 @@ import type { SignalSender } from '../../src/core/dispatcher.js';
 import type { TokenStore } from '../../src/core/store.js';
 import type { TokenRecord } from '../../src/core/token.js';
 import { buildGateway, type GatewayDeps } from '../../src/gateway/app.js';
-import type { ApiKeysConfig, BridgesConfig } from '../../src/gateway/config.js';
+import type { ApiKeysConfig, BridgesConfig } from '../../src/gateway/config/index.js';
 import type { Lifecycle, RelayTrigger } from '../../src/gateway/context.js';
 import { createLogger } from '../../src/gateway/logging.js';
 import { SqliteTokenStore } from '../../src/stores/sqlite/sqlite-store.js';

@@ -83,7 +83,7 @@ describe.each(STORE_KINDS)('curl against an exactly-once route on %s', (kind) =>
     expect(answer.status).toBe(409);
     expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(JSON.parse(answer.body)).toMatchObject({
-      type: 'https://tollgate.dev/problems/token-unknown',
+      type: '/problems/token-unknown',
       code: 'TOLLGATE_ERR_TOKEN_UNKNOWN',
     });
   });

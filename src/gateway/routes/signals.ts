@@ -1,11 +1,12 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { fingerprint as fingerprintOf, type JsonValue } from '../../core/fingerprint.js';
 import { requireTokenId } from '../../core/processor.js';
 import type { Destination, TokenRecord } from '../../core/token.js';
-import type { IngressRoute } from '../config.js';
+import { ProblemError } from '../../transports/http/index.js';
+import type { IngressRoute } from '../config/index.js';
 import type { GatewayContext } from '../context.js';
 import { signalFields } from '../logging.js';
-import { ProblemError } from '../problems.js';
-import { problems, signalAcceptedSchema, signalHeaders, signalParams } from '../schemas.js';
+import { problems, signalAcceptedSchema, signalBodySchema, signalHeaders, signalParams } from '../schemas.js';
 
 export const TOKEN_HEADER = 'exactly-once-token';
 
@@ -14,24 +15,24 @@ export const TOKEN_HEADER = 'exactly-once-token';
  * that changes state consumes it. Answers 202 only after the broker confirmed the message, so a 202 is never lost;
  * any other answer means "retry with the same token", which is always safe.
  */
-export function signalRoutes(ctx: GatewayContext): void {
+export const signalRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app, ctx) => {
   const byRoute = new Map(ctx.config.bridges.ingress.map((r) => [r.route, r]));
 
-  ctx.routes.add<{ Params: { route: string }; Body: unknown }>({
-    method: 'POST',
-    url: '/v1/signals/:route',
-    operationId: 'postSignal',
-    summary:
-      "Publish a signal to the route's exchange (202 once the broker confirms); the token is not consumed",
-    tag: 'bridges',
-    scope: 'mint',
-    documentedHeaders: signalHeaders,
-    schema: {
-      params: signalParams,
-      body: { description: 'the signal payload: any JSON value, fingerprinted canonically' },
-      response: { 202: signalAcceptedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+  app.post(
+    '/v1/signals/:route',
+    {
+      config: { scope: 'mint', documentedHeaders: signalHeaders },
+      schema: {
+        operationId: 'postSignal',
+        summary:
+          "Publish a signal to the route's exchange (202 once the broker confirms); the token is not consumed",
+        tags: ['bridges'],
+        params: signalParams,
+        body: signalBodySchema,
+        response: { 202: signalAcceptedSchema, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+      },
     },
-    handler: async (request, reply) => {
+    async (request, reply) => {
       const started = performance.now();
       const route = byRoute.get(request.params.route);
       if (!route)
@@ -74,8 +75,8 @@ export function signalRoutes(ctx: GatewayContext): void {
         routingKey: route.routingKey,
       });
     },
-  });
-}
+  );
+};
 
 /** The cheap check of the protocol, without consuming: a known duplicate never reaches the broker. */
 async function checkToken(

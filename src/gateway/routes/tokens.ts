@@ -1,18 +1,17 @@
-import type { FastifyReply } from 'fastify';
-import { ErrorCodes, InvalidTransitionError, UnknownTokenError } from '../../core/errors.js';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { InvalidTransitionError, UnknownTokenError } from '../../core/errors.js';
 import { fingerprint as fingerprintOf } from '../../core/fingerprint.js';
 import { newConversationId, newTokenId } from '../../core/ids.js';
 import { validateDestination } from '../../core/mint.js';
 import type { ListOptions, Page } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
+import { ProblemError, type ProblemKind } from '../../transports/http/index.js';
 import type { GatewayContext } from '../context.js';
-import { ProblemError, type ProblemKind } from '../problems.js';
 import {
   conversationSchema,
   type IssueBody,
   idParams,
   issueBodySchema,
-  type ListQuery,
   listQuerySchema,
   problems,
   redispatchSchema,
@@ -26,25 +25,27 @@ export const GATEWAY_MINTER = 'gateway';
 /** A conversation graph shows at most this many tokens (10 store pages). */
 const MAX_GRAPH_NODES = 10_000;
 
-export function tokenRoutes(ctx: GatewayContext): void {
-  const { routes, store, clock } = ctx;
+/** Issue, inspect, list, re-dispatch and revoke tokens. */
+export const tokenRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app, ctx) => {
+  const { store, clock } = ctx;
 
-  routes.add<{ Body: IssueBody }>({
-    method: 'POST',
-    url: '/v1/tokens',
-    operationId: 'issueToken',
-    summary: 'Issue a token to an outside caller (idempotent with a caller-chosen id)',
-    tag: 'tokens',
-    scope: 'mint',
-    schema: {
-      body: issueBodySchema,
-      response: {
-        201: tokenViewSchema,
-        200: tokenViewSchema,
-        ...problems(400, 401, 403, 409, 413, 415, 503),
+  app.post(
+    '/v1/tokens',
+    {
+      config: { scope: 'mint' },
+      schema: {
+        operationId: 'issueToken',
+        summary: 'Issue a token to an outside caller (idempotent with a caller-chosen id)',
+        tags: ['tokens'],
+        body: issueBodySchema,
+        response: {
+          201: tokenViewSchema,
+          200: tokenViewSchema,
+          ...problems(400, 401, 403, 409, 413, 415, 503),
+        },
       },
     },
-    handler: async (request, reply) => {
+    async (request, reply) => {
       const token = issuedToken(request.body, clock(), ctx.config.defaultTokenTtlMs);
       const result = await store.issue(token);
       if (result.created) {
@@ -57,31 +58,36 @@ export function tokenRoutes(ctx: GatewayContext): void {
       }
       return reply.code(200).send(tokenView(sameIssue(result.existing, token)));
     },
-  });
+  );
 
-  routes.add<{ Params: { id: string } }>({
-    method: 'GET',
-    url: '/v1/tokens/:id',
-    operationId: 'getToken',
-    summary: 'A token: status, times, conversation, parent, destination, attempts, consumer',
-    tag: 'tokens',
-    scope: 'read',
-    schema: { params: idParams, response: { 200: tokenViewSchema, ...problems(400, 401, 403, 404, 503) } },
-    handler: async (request) => tokenView(await requireToken(ctx, request.params.id)),
-  });
-
-  routes.add<{ Querystring: ListQuery }>({
-    method: 'GET',
-    url: '/v1/tokens',
-    operationId: 'listTokens',
-    summary: 'Tokens by status and/or conversation, oldest first, paginated',
-    tag: 'tokens',
-    scope: 'read',
-    schema: {
-      querystring: listQuerySchema,
-      response: { 200: tokenPageSchema, ...problems(400, 401, 403, 503) },
+  app.get(
+    '/v1/tokens/:id',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'getToken',
+        summary: 'A token: status, times, conversation, parent, destination, attempts, consumer',
+        tags: ['tokens'],
+        params: idParams,
+        response: { 200: tokenViewSchema, ...problems(400, 401, 403, 404, 503) },
+      },
     },
-    handler: async (request) => {
+    async (request) => tokenView(await requireToken(ctx, request.params.id)),
+  );
+
+  app.get(
+    '/v1/tokens',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'listTokens',
+        summary: 'Tokens by status and/or conversation, oldest first, paginated',
+        tags: ['tokens'],
+        querystring: listQuerySchema,
+        response: { 200: tokenPageSchema, ...problems(400, 401, 403, 503) },
+      },
+    },
+    async (request) => {
       const { status, conversation, olderThan, limit, cursor } = request.query;
       const options: ListOptions = {};
       if (limit !== undefined) options.limit = Number(limit);
@@ -101,17 +107,21 @@ export function tokenRoutes(ctx: GatewayContext): void {
         ? { items: page.items.map(tokenView) }
         : { items: page.items.map(tokenView), cursor: page.cursor };
     },
-  });
+  );
 
-  routes.add<{ Params: { id: string } }>({
-    method: 'GET',
-    url: '/v1/conversations/:id',
-    operationId: 'getConversation',
-    summary: 'A conversation as a graph: tokens as nodes, parent → child edges',
-    tag: 'tokens',
-    scope: 'read',
-    schema: { params: idParams, response: { 200: conversationSchema, ...problems(400, 401, 403, 404, 503) } },
-    handler: async (request) => {
+  app.get(
+    '/v1/conversations/:id',
+    {
+      config: { scope: 'read' },
+      schema: {
+        operationId: 'getConversation',
+        summary: 'A conversation as a graph: tokens as nodes, parent → child edges',
+        tags: ['tokens'],
+        params: idParams,
+        response: { 200: conversationSchema, ...problems(400, 401, 403, 404, 503) },
+      },
+    },
+    async (request) => {
       const id = request.params.id;
       const nodes: TokenRecord[] = [];
       let cursor: string | undefined;
@@ -127,20 +137,21 @@ export function tokenRoutes(ctx: GatewayContext): void {
         .map((t) => ({ from: t.parentId as string, to: t.id }));
       return { id, nodes: nodes.map(tokenView), edges, truncated: cursor !== undefined };
     },
-  });
+  );
 
-  routes.add<{ Params: { id: string } }>({
-    method: 'POST',
-    url: '/v1/tokens/:id/redispatch',
-    operationId: 'redispatchToken',
-    summary: 'Make a pending token due for the relay now and trigger a relay pass',
-    tag: 'operations',
-    scope: 'admin',
-    schema: {
-      params: idParams,
-      response: { 202: redispatchSchema, ...problems(400, 401, 403, 404, 409, 503) },
+  app.post(
+    '/v1/tokens/:id/redispatch',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        operationId: 'redispatchToken',
+        summary: 'Make a pending token due for the relay now and trigger a relay pass',
+        tags: ['operations'],
+        params: idParams,
+        response: { 202: redispatchSchema, ...problems(400, 401, 403, 404, 409, 503) },
+      },
     },
-    handler: async (request, reply) => {
+    async (request, reply) => {
       const token = await requireToken(ctx, request.params.id);
       if (token.status !== 'pending') {
         throw new ProblemError(
@@ -163,20 +174,21 @@ export function tokenRoutes(ctx: GatewayContext): void {
       );
       return reply.code(202).send({ id: token.id, status: token.status, relayTriggered: relay !== null });
     },
-  });
+  );
 
-  routes.add<{ Params: { id: string } }>({
-    method: 'DELETE',
-    url: '/v1/tokens/:id',
-    operationId: 'revokeToken',
-    summary: 'Revoke a token (refused once consumed)',
-    tag: 'operations',
-    scope: 'admin',
-    schema: {
-      params: idParams,
-      response: { 200: tokenViewSchema, ...problems(400, 401, 403, 404, 409, 503) },
+  app.delete(
+    '/v1/tokens/:id',
+    {
+      config: { scope: 'admin' },
+      schema: {
+        operationId: 'revokeToken',
+        summary: 'Revoke a token (refused once consumed)',
+        tags: ['operations'],
+        params: idParams,
+        response: { 200: tokenViewSchema, ...problems(400, 401, 403, 404, 409, 503) },
+      },
     },
-    handler: async (request, reply: FastifyReply) => {
+    async (request, reply) => {
       const id = request.params.id;
       try {
         const revoked = await store.revoke(id, clock());
@@ -191,15 +203,14 @@ export function tokenRoutes(ctx: GatewayContext): void {
         if (error instanceof InvalidTransitionError) {
           const from = String(error.details.from);
           throw new ProblemError(endedKind(from), `token ${id} is ${from} and can no longer be revoked`, {
-            code: ErrorCodes.INVALID_TRANSITION,
             tokenId: id,
           });
         }
         throw error;
       }
     },
-  });
-}
+  );
+};
 
 async function requireToken(ctx: GatewayContext, id: string): Promise<TokenRecord> {
   const token = await ctx.store.getToken(id);
@@ -248,7 +259,6 @@ function sameIssue(existing: TokenRecord, requested: TokenRecord): TokenRecord {
   }
   if (existing.fingerprint !== requested.fingerprint) {
     throw new ProblemError('token-exists', `token ${id} exists with a different payload fingerprint`, {
-      code: ErrorCodes.TOKEN_EXISTS,
       tokenId: id,
     });
   }

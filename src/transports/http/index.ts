@@ -20,12 +20,25 @@ export {
   tollgatePlugin,
 } from './plugin.js';
 export {
-  PROBLEM_BASE,
-  PROBLEM_CONTENT_TYPE,
+  type ProblemAnswer,
   type ProblemDetails,
-  type ProblemKind,
+  ProblemError,
   problemDetailsSchema,
+  renderProblem,
+  sendProblem,
+} from './problem-details.js';
+export { type ProblemMappingOptions, problemErrorHandler, problemForError } from './problem-mapping.js';
+export { problemPagesRoute } from './problem-pages.js';
+export {
+  DEFAULT_PROBLEM_BASE,
+  isProblemKind,
+  PROBLEM_CONTENT_TYPE,
+  PROBLEM_KINDS,
+  PROBLEMS,
+  type ProblemKind,
+  type ProblemSpec,
   problemKindOf,
+  problemKindOfCode,
   problemType,
 } from './problems.js';
 export { createHttpRelay, type HttpRelayOptions } from './relay.js';

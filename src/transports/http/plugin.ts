@@ -1,3 +1,4 @@
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { crashPoint } from '../../core/crash.js';
@@ -8,14 +9,17 @@ import { fanOut, type Logger, type Observer } from '../../core/observer.js';
 import { processSignal, type RetryPolicy, requireTokenId } from '../../core/processor.js';
 import type { TokenStore } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
+import { markOutcome, receiving, recordFailure, TraceAttributes } from '../../core/tracing.js';
 import type { HandlerContext } from '../../core/unit-of-work.js';
 import { answerForDropped, answerForError, answerForInProgress, type RetryAfter } from './answers.js';
 import { HEADERS, singleHeader } from './headers.js';
 import { InProgressTokens } from './in-progress.js';
 import { LostAnswers } from './lost-answers.js';
+import { type ProblemAnswer, sendProblem } from './problem-details.js';
+import { problemErrorHandler } from './problem-mapping.js';
+import { problemPagesRoute } from './problem-pages.js';
 import { PropagatingContext } from './propagation.js';
-import { captureResponse, sendProblem, sendStored } from './responses.js';
-import { problemErrorHandler } from './route-errors.js';
+import { captureResponse, sendStored } from './responses.js';
 
 /** Per-route opt-in: `config: { exactlyOnce: true }` or `config: { exactlyOnce: { endpoint: 'orders' } }`. */
 export interface ExactlyOnceRouteConfig {
@@ -53,6 +57,13 @@ export interface TollgatePluginOptions {
     /** Largest answer kept for replay (body + kept headers). Default 256 KiB (the token must fit a store item). */
     responseBytes?: number;
   };
+  /**
+   * Prefix of every problem `type`: a deployment's own docs (e.g. https://docs.example.com/tollgate/problems/),
+   * used verbatim. Default "/problems/", relative to the server that answered.
+   */
+  problemBase?: string;
+  /** Also serve GET /problems/:kind, a page per problem kind from the catalogue. Default false. */
+  problemPages?: boolean;
   /** Close the store when fastify closes. Default false: whoever opened the store closes it. */
   closeStore?: boolean;
   clock?: () => number;
@@ -110,17 +121,25 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
   };
   const responseBytes = options.limits?.responseBytes ?? DEFAULT_RESPONSE_BYTES;
   let warnedNoDispatcher = false;
+  const problemBase = options.problemBase;
+  const errorHandler = problemErrorHandler(problemBase);
 
   fastify.decorateRequest('tollgate', null);
+  if (options.problemPages) problemPagesRoute(fastify, problemBase);
 
   fastify.addHook('onRoute', (route) => {
     const settings = routeSettings(route, options);
     if (!settings) return;
     const original = route.handler as RouteHandler;
     route.bodyLimit ??= options.limits?.bodyBytes ?? DEFAULT_BODY_BYTES;
-    route.errorHandler ??= problemErrorHandler;
+    route.errorHandler ??= errorHandler;
     route.handler = async function exactlyOnce(this: FastifyInstance, request, reply) {
-      return receive(this, original, request, reply, settings);
+      return receiving(
+        'http',
+        () => traceContextOf(request),
+        httpAttributes(request, settings),
+        (span) => receive(this, original, request, reply, settings, span),
+      );
     };
   });
 
@@ -141,7 +160,8 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
   }
   const answerStored: typeof sendStored = (reply, stored, status) =>
     sendStored(closeIfClosing(reply), stored, status);
-  const answerProblem: typeof sendProblem = (reply, answer) => sendProblem(closeIfClosing(reply), answer);
+  const answerProblem = (reply: FastifyReply, answer: ProblemAnswer): FastifyReply =>
+    sendProblem(closeIfClosing(reply), answer, problemBase);
 
   async function receive(
     instance: FastifyInstance,
@@ -149,6 +169,7 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
     request: FastifyRequest,
     reply: FastifyReply,
     settings: RouteSettings,
+    span: Span,
   ): Promise<unknown> {
     const started = performance.now();
     const header = singleHeader(request.headers[HEADERS.token]);
@@ -159,22 +180,30 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
       tokenId = requireTokenId(header);
     } catch (error) {
       observe.rejected(settings.endpoint, undefined, 'token-header');
+      markOutcome(span, 'rejected');
       return answerProblem(reply, answerForError(error, undefined, retryAfter));
     }
 
     const slot = await inProgress.acquire(tokenId, waitMs);
-    if (!slot) return answerProblem(reply, answerForInProgress(tokenId, retryAfter));
+    span.setAttribute(TraceAttributes.tokenId, tokenId);
+    if (!slot) {
+      markOutcome(span, 'in-progress');
+      return answerProblem(reply, answerForInProgress(tokenId, retryAfter));
+    }
 
     const maybeCommitted = lostAnswers.take(tokenId);
     try {
       const outcome = await processSignal({
         store: options.store,
         maybeCommitted,
+        span,
         endpoint: settings.endpoint,
         tokenId,
         payload: (request.body ?? null) as JsonValue,
         handler: async (context) => {
-          request.tollgate = new PropagatingContext(context, traceContextOf(request));
+          // Traced, emitted signals carry this hop's span (the processor stamps them), not the caller's.
+          const inherited = span.isRecording() ? {} : traceContextOf(request);
+          request.tollgate = new PropagatingContext(context, inherited);
           const result = await original.call(instance, request, reply);
           if (reply.sent) {
             throw new ConfigError('handler', 'an exactly-once handler must return its answer, not send it');
@@ -201,6 +230,7 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
       return answerProblem(reply, answerForDropped(outcome, tokenId));
     } catch (error) {
       request.tollgate = null;
+      recordFailure(span, error, 'error');
       lostAnswers.keep(tokenId, maybeCommitted);
       logger.warn(
         { err: error, token: tokenId, endpoint: settings.endpoint },
@@ -236,6 +266,15 @@ function traceContextOf(request: FastifyRequest): Record<string, string> {
     if (value !== undefined) trace[name] = value;
   }
   return trace;
+}
+
+/** Attributes of the receive span, built only when it records. */
+function httpAttributes(request: FastifyRequest, settings: RouteSettings): () => Attributes {
+  return () => ({
+    [TraceAttributes.endpoint]: settings.endpoint,
+    'http.request.method': request.method,
+    'http.route': request.routeOptions.url ?? request.url,
+  });
 }
 
 function routeSettings(route: RouteOptions, options: TollgatePluginOptions): RouteSettings | undefined {

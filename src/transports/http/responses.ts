@@ -1,9 +1,7 @@
 import type { FastifyReply } from 'fastify';
-import { InvalidArgumentError, LimitExceededError } from '../../core/errors.js';
+import { ConfigError, LimitExceededError } from '../../core/errors.js';
 import type { StoredResponse } from '../../core/token.js';
-import type { ProblemAnswer } from './answers.js';
 import { type ExactlyOnceStatus, HEADERS } from './headers.js';
-import { PROBLEM_CONTENT_TYPE } from './problems.js';
 
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
@@ -26,7 +24,9 @@ export function captureResponse(
     contentType = explicitType;
   } else if (Buffer.isBuffer(result) || isStream(result)) {
     // A replay must be byte-identical, so the answer is kept as text; binary and streamed answers cannot be.
-    throw new InvalidArgumentError(
+    // The handler's mistake, not the request's: a 500, like a handler that sends instead of returning.
+    throw new ConfigError(
+      'handler',
       'an exactly-once handler must return JSON or a string, not a buffer or stream',
     );
   } else if (typeof result === 'string') {
@@ -64,13 +64,6 @@ export function sendStored(
   for (const [name, value] of Object.entries(stored.headers)) reply.header(name, value);
   reply.header(HEADERS.status, status);
   return reply.send(stored.body);
-}
-
-export function sendProblem(reply: FastifyReply, answer: ProblemAnswer): FastifyReply {
-  reply.code(answer.body.status);
-  reply.header('content-type', PROBLEM_CONTENT_TYPE);
-  if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
-  return reply.send(JSON.stringify(answer.body));
 }
 
 function isStream(value: unknown): boolean {
