@@ -4,14 +4,60 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // that supports Node 20, and the warning would repeat in every child process the tests start.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
+/**
+ * Test tiers, each a vitest project (`vitest run --project unit`; `npm run test:unit` is the fast loop):
+ * - unit: one process, no broker, no DynamoDB Local (Java), no PostgreSQL, no child process beyond a plain `node`;
+ *   SQLite in memory or in temp files. The global setup that checks RabbitMQ and starts DynamoDB Local does not run.
+ * - e2e: several processes, crashes, the gateway as it is deployed, the demo and the docs' examples.
+ * - integration: everything else, against the real broker, DynamoDB Local, PostgreSQL and outside tools. A new
+ *   test file lands here unless it is listed as unit or e2e: the tier with every service is the safe default.
+ * The soak (test/soak) runs on its own afterwards: vitest.soak.config.ts.
+ */
+const UNIT = [
+  'test/amqp/units.test.ts',
+  'test/core/**/*.test.ts',
+  'test/gateway/api.property.test.ts',
+  'test/gateway/api.test.ts',
+  'test/gateway/config.test.ts',
+  'test/gateway/ingress.test.ts',
+  'test/gateway/operations.test.ts',
+  'test/http/delivery.test.ts',
+  'test/package/**/*.test.ts',
+  'test/stores/sqlite/**/*.test.ts',
+  'test/stores/token-mapping.test.ts',
+];
+
+const E2E = [
+  'test/amqp/crash.test.ts',
+  'test/docs/**/*.test.ts',
+  'test/gateway/demo.test.ts',
+  'test/gateway/lifecycle.test.ts',
+  'test/gateway/packaging.test.ts',
+  'test/gateway/postgres.test.ts',
+  'test/http/crash.test.ts',
+  'test/stores/multiprocess.test.ts',
+];
+
+const SOAK = ['test/soak/**'];
+const SERVICES = ['test/support/global-setup.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // The soak kills workers and closes connections: it runs on its own afterwards (vitest.soak.config.ts).
-    exclude: [...configDefaults.exclude, 'test/soak/**'],
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT } },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...UNIT, ...E2E, ...SOAK],
+          globalSetup: SERVICES,
+        },
+      },
+      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: SERVICES } },
+    ],
   },
 });

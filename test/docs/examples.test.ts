@@ -42,7 +42,13 @@ describe('README and docs/ examples', () => {
     const dir = join(root, '.tmp', 'readme');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${name}.ts`);
-    writeFileSync(file, code.replaceAll("from 'tollgate'", `from '${entry}'`));
+    writeFileSync(
+      file,
+      code.replace(
+        /from 'tollgate(?:\/([\w-]+))?'/g,
+        (_, sub?: string) => `from '${sub ? join(root, 'src', 'entries', `${sub}.ts`) : entry}'`,
+      ),
+    );
     const env = { ...process.env, DYNAMODB_ENDPOINT: inject('dynamoEndpoint') };
     const { stdout } = await run(process.execPath, ['--import', 'tsx', file], {
       cwd: dir,
