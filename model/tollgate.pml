@@ -1,5 +1,5 @@
 /*
- * Tollgate's token protocol (/work/shared/PROTOCOL.md), modelled for Spin.
+ * Tollgate's token protocol (docs/protocol.md), modelled for Spin.
  * Assumptions and how to run the checks: model/README.md.
  *
  * One logical signal crosses two hops:

@@ -1,25 +1,24 @@
 import type { Context, Span } from '@opentelemetry/api';
 import { crashPoint } from './crash.js';
 import {
-  ErrorCodes,
-  FingerprintMismatchError,
+  type FingerprintMismatchError,
   HandlerFailedError,
-  InvalidTokenError,
   OwnConditionFailedError,
   StoreFailureError,
   StoreUnavailableError,
-  TokenConsumedError,
-  TokenExpiredError,
-  TokenRevokedError,
+  type TokenConsumedError,
+  type TokenExpiredError,
+  type TokenRevokedError,
   TollgateError,
-  UnknownTokenError,
+  type UnknownTokenError,
   VersionConflictError,
 } from './errors.js';
 import { fingerprint as fingerprintOf } from './fingerprint.js';
-import { isTokenId, newTokenId } from './ids.js';
+import { newTokenId } from './ids.js';
 import { checkCommitSize } from './limits.js';
 import { dropReason, fanOut, type Observer } from './observer.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
+import { requireTokenId, screen } from './screen.js';
 import type {
   CommitFailure,
   CommitRequest,
@@ -104,6 +103,9 @@ export interface Rejected {
 }
 
 export type ProcessOutcome<R> = Processed<R> | Dropped | Rejected;
+
+// Transports parse the token header with it before they process.
+export { requireTokenId };
 
 /**
  * The receiving steps of the protocol, free of any transport:
@@ -418,45 +420,6 @@ function processedOf<R>(
   const done: Processed<R> = { kind: 'processed', result, token, emitted, attempts };
   if (response) done.response = response;
   return done;
-}
-
-/** The cheap check: decides without running the handler when the token is missing, ended or mismatched. */
-function screen(
-  tokenId: string,
-  token: TokenRecord | undefined,
-  payloadFingerprint: string,
-  now: number,
-): Dropped | Rejected | undefined {
-  if (!token) return { kind: 'dropped', error: new UnknownTokenError(tokenId) };
-  switch (token.status) {
-    case 'consumed':
-      return { kind: 'dropped', error: new TokenConsumedError(tokenId), token };
-    case 'revoked':
-      return { kind: 'dropped', error: new TokenRevokedError(tokenId), token };
-    case 'expired':
-      return { kind: 'dropped', error: new TokenExpiredError(tokenId), token };
-    default:
-      break;
-  }
-  if (token.expiresAt !== undefined && token.expiresAt <= now) {
-    return { kind: 'dropped', error: new TokenExpiredError(tokenId), token };
-  }
-  if (token.fingerprint !== undefined && token.fingerprint !== payloadFingerprint) {
-    return { kind: 'rejected', error: new FingerprintMismatchError(tokenId), token };
-  }
-  return undefined;
-}
-
-export function requireTokenId(value: string | undefined): string {
-  if (value === undefined || value === '') {
-    throw new InvalidTokenError(ErrorCodes.TOKEN_HEADER_MISSING, 'the signal carries no exactly-once token');
-  }
-  if (!isTokenId(value)) {
-    throw new InvalidTokenError(ErrorCodes.TOKEN_MALFORMED, 'the exactly-once token is malformed', {
-      length: String(value).length,
-    });
-  }
-  return value;
 }
 
 /**

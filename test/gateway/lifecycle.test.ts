@@ -81,6 +81,43 @@ describe('gateway process (main.ts)', () => {
     expect(String(fatal?.msg)).toContain('TOLLGATE_PORT');
   });
 
+  it('exits 1 naming a misspelled TOLLGATE_* variable instead of ignoring it', async () => {
+    const child = startMain({
+      [ENV.port]: '0',
+      [ENV.sqlitePath]: join(scratchDir(), 'misspelled.db'),
+      TOLLGATE_RELAY_DELAY: '500',
+    });
+    const { code } = await child.exit;
+    expect(code).toBe(1);
+    const fatal = child.lines.find((l) => l.level === 60);
+    expect(fatal).toMatchObject({ code: 'TOLLGATE_ERR_CONFIG_INVALID' });
+    expect(String(fatal?.msg)).toContain('TOLLGATE_RELAY_DELAY');
+    expect(String(fatal?.msg)).toContain(ENV.relayDelayMs);
+  });
+
+  it('answers problems under the base set by TOLLGATE_PROBLEM_BASE', async () => {
+    const base = 'https://docs.example.com/tollgate/problems/';
+    const child = startMain({
+      [ENV.port]: '0',
+      [ENV.sqlitePath]: join(scratchDir(), `problems-${newTokenId()}.db`),
+      [ENV.amqpUrl]: 'off',
+      [ENV.problemBase]: base,
+    });
+    try {
+      const url = await listening(child);
+      const res = await fetch(`${url}/v1/tokens/${newTokenId()}`);
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({
+        type: `${base}token-not-found`,
+        status: 404,
+        code: 'TOLLGATE_ERR_TOKEN_NOT_FOUND',
+      });
+    } finally {
+      child.process.kill('SIGTERM');
+      await child.exit;
+    }
+  });
+
   it('exits 1 with a clear log when the store cannot be opened', async () => {
     // A store path under a regular file cannot be created.
     const blocker = join(scratchDir(), `blocker-${newTokenId()}`);

@@ -71,7 +71,7 @@ const DEFAULT_ATTEMPTS: BackoffPolicy = { attempts: 5, baseDelayMs: 100, maxDela
 const DEFAULT_OUTAGE_HOLD_MS = 5 * 60_000;
 
 /**
- * Consumes one queue following PROTOCOL.md's receiving steps: duplicate check, handler, one commit (all in the
+ * Consumes one queue following the receiving steps of docs/protocol.md: duplicate check, handler, one commit (all in the
  * core's `processSignal`), dispatch of emitted signals, then ack. Manual acks only: until the ack, the broker
  * keeps the message, so a crash at any step means a redelivery that the token check turns into a no-op.
  */

@@ -2,7 +2,7 @@ import type { MessagePropertyHeaders } from 'amqplib';
 
 /** Message headers Tollgate writes and reads. Lower-case, as AMQP header tables are case-sensitive. */
 export const AmqpHeaders = {
-  /** The id of the token the message consumes (PROTOCOL.md: `exactly-once-token`). */
+  /** The id of the token the message consumes (docs/protocol.md: `exactly-once-token`). */
   token: 'exactly-once-token',
   conversation: 'conversation-id',
   /** Why a message was dead-lettered, for people. */
