@@ -16,12 +16,15 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const UNIT = [
   'test/amqp/units.test.ts',
   'test/core/**/*.test.ts',
+  'test/docs/error-codes.test.ts',
+  'test/docs/gateway-settings.test.ts',
   'test/gateway/api.property.test.ts',
   'test/gateway/api.test.ts',
   'test/gateway/config.test.ts',
   'test/gateway/ingress.test.ts',
   'test/gateway/operations.test.ts',
   'test/http/delivery.test.ts',
+  'test/http/problems.test.ts',
   'test/package/**/*.test.ts',
   'test/stores/sqlite/**/*.test.ts',
   'test/stores/token-mapping.test.ts',
@@ -29,7 +32,7 @@ const UNIT = [
 
 const E2E = [
   'test/amqp/crash.test.ts',
-  'test/docs/**/*.test.ts',
+  'test/docs/examples.test.ts',
   'test/gateway/demo.test.ts',
   'test/gateway/lifecycle.test.ts',
   'test/gateway/packaging.test.ts',

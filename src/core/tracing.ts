@@ -216,11 +216,11 @@ export function stampEmitted(tokens: readonly TokenRecord[], hop: Context | unde
  * Sends one signal inside a dispatch span, under the trace its token was minted in. The signal then carries the
  * dispatch span's context, which the next hop continues; untraced, the token goes out exactly as stored.
  */
-export function dispatching(
+export function dispatching<T>(
   token: TokenRecord,
   via: string,
-  send: (token: TokenRecord) => Promise<void>,
-): Promise<void> {
+  send: (token: TokenRecord) => Promise<T>,
+): Promise<T> {
   // Not async, as `receiving`.
   if (untraced()) return send(token);
   const headers = token.headers;
@@ -232,8 +232,9 @@ export function dispatching(
   span.setAttributes(dispatchAttributes(token, via));
   const traced: TokenRecord = { ...token, headers: { ...headers, ...traceHeadersOf(span) } };
   return settled(span, 'failed', async () => {
-    await context.with(trace.setSpan(parent, span), send, undefined, traced);
+    const sent = await context.with(trace.setSpan(parent, span), send, undefined, traced);
     span.setAttribute(TraceAttributes.outcome, 'dispatched' satisfies TraceOutcome);
+    return sent;
   });
 }
 

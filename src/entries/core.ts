@@ -30,4 +30,6 @@ export { Relay, type RelayOptions, type RelayPass, type RelayStats } from '../co
 export type { BackoffPolicy } from '../core/retry.js';
 export type * from '../core/store.js';
 export * from '../core/token.js';
+// Span names and attribute keys, for users who filter or assert on Tollgate's spans.
+export { SpanNames, TraceAttributes, type TraceOutcome } from '../core/tracing.js';
 export type { HandlerContext } from '../core/unit-of-work.js';

@@ -82,16 +82,17 @@ describe('gateway process (main.ts)', () => {
   });
 
   it('exits 1 naming a misspelled TOLLGATE_* variable instead of ignoring it', async () => {
+    const misspelled = ENV.relayDelayMs.replace(/_MS$/, ''); // the unit left off
     const child = startMain({
       [ENV.port]: '0',
       [ENV.sqlitePath]: join(scratchDir(), 'misspelled.db'),
-      TOLLGATE_RELAY_DELAY: '500',
+      [misspelled]: '500',
     });
     const { code } = await child.exit;
     expect(code).toBe(1);
     const fatal = child.lines.find((l) => l.level === 60);
     expect(fatal).toMatchObject({ code: 'TOLLGATE_ERR_CONFIG_INVALID' });
-    expect(String(fatal?.msg)).toContain('TOLLGATE_RELAY_DELAY');
+    expect(String(fatal?.msg)).toContain(`${misspelled}:`);
     expect(String(fatal?.msg)).toContain(ENV.relayDelayMs);
   });
 

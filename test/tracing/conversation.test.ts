@@ -18,7 +18,12 @@ import { SpanNames, TraceAttributes } from '../../src/core/tracing.js';
 import { openStore } from '../../src/stores/open.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
-import { HttpSignalSender, tollgateOf, tollgatePlugin } from '../../src/transports/http/index.js';
+import {
+  HttpEdgeClient,
+  HttpSignalSender,
+  tollgateOf,
+  tollgatePlugin,
+} from '../../src/transports/http/index.js';
 import { AMQP_URL, BrokerProbe, uniqueName, waitFor } from '../amqp/support.js';
 import { freshStoreConfig } from '../support/stores.js';
 
@@ -250,6 +255,33 @@ describe('OpenTelemetry tracing of a conversation', () => {
       expect(spans(SpanNames.handler)).toHaveLength(0);
     } finally {
       await quiet.close();
+    }
+  });
+
+  it('traces a request sent by the edge client as a dispatch span that the receiving hop continues', async () => {
+    const edge = new HttpEdgeClient({ store, sender: new HttpSignalSender({ retry: QUICK }) });
+    try {
+      const clientSpan = trace.getTracer('test').startSpan('client');
+      const delivery = await context.with(trace.setSpan(context.active(), clientSpan), () =>
+        edge.send({ method: 'POST', url: ordersUrl }, { order: 4 }),
+      );
+      clientSpan.end();
+      expect(delivery.statusCode).toBe(200);
+      expect(delivery.outcome).toBe('processed');
+      await waitFor('the orders hop', () => spans(SpanNames.receive).length >= 1);
+      const [send] = spans(SpanNames.dispatch).filter(
+        (span) => parentOf(span) === clientSpan.spanContext().spanId,
+      );
+      expect(send!.attributes).toMatchObject({
+        [TraceAttributes.via]: 'edge',
+        [TraceAttributes.medium]: 'http',
+        [TraceAttributes.outcome]: 'dispatched',
+      });
+      const [orders] = childrenOf(send!, SpanNames.receive);
+      expect(orders!.attributes[TraceAttributes.endpoint]).toBe('orders');
+      expect(orders!.spanContext().traceId).toBe(clientSpan.spanContext().traceId);
+    } finally {
+      edge.close();
     }
   });
 

@@ -3,6 +3,7 @@ import { pendingToken } from '../../core/mint.js';
 import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
 import type { TokenStore } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
+import { dispatching } from '../../core/tracing.js';
 import { type Delivery, HttpSignalSender } from './client.js';
 
 export interface HttpDestination {
@@ -76,7 +77,7 @@ export class HttpEdgeClient {
   async deliver(token: TokenRecord): Promise<Delivery> {
     let delivery: Delivery;
     try {
-      delivery = await this.sender.deliver(token);
+      delivery = await dispatching(token, 'edge', (traced) => this.sender.deliver(traced));
     } catch (error) {
       this.observe.dispatchFailed(token, error);
       throw error;
