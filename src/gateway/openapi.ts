@@ -1,6 +1,6 @@
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+import type { Scope } from '../transports/http/api-keys.js';
 import { DEFAULT_PROBLEM_BASE } from '../transports/http/index.js';
-import type { Scope } from './auth.js';
 
 const SCOPE_NOTE: Record<Scope, string> = {
   read: 'Needs an API key with the read scope (or admin).',

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { PROBLEMS, type ProblemAnswer, problemForError, sendProblem } from '../transports/http/index.js';
+import { PROBLEMS, problemForError, sendProblem } from '../transports/http/index.js';
 import type { RouteTable } from './routing.js';
 
 /**
@@ -10,27 +10,22 @@ export function answerProblems(app: FastifyInstance, routes: RouteTable, base: s
   app.setErrorHandler((error, request, reply) => {
     const answer = problemForError(error);
     if (PROBLEMS[answer.kind].status >= 500) request.log.error({ err: error }, 'request failed');
-    return answerWith(reply, answer, base);
+    return sendProblem(reply, answer, base);
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const allowed = routes.allowedMethods(path);
     if (allowed.length === 0) {
-      return answerWith(reply, { kind: 'not-found', detail: `no route ${request.method} ${path}` }, base);
+      return sendProblem(reply, { kind: 'not-found', detail: `no route ${request.method} ${path}` }, base);
     }
     reply.header('allow', allowed.join(', '));
     const detail = `${path} accepts ${allowed.join(', ')}, not ${request.method}`;
-    return answerWith(reply, { kind: 'method-not-allowed', detail }, base);
+    return sendProblem(reply, { kind: 'method-not-allowed', detail }, base);
   });
 }
 
 /** Fastify's `frameworkErrors` option: router-level refusals (bad URL encoding, over-long ids) as problems. */
 export function frameworkProblems(base: string | undefined) {
   return (error: Error, _request: unknown, reply: FastifyReply): FastifyReply =>
-    answerWith(reply, problemForError(error), base);
-}
-
-function answerWith(reply: FastifyReply, answer: ProblemAnswer, base: string | undefined): FastifyReply {
-  if (answer.kind === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="tollgate"');
-  return sendProblem(reply, answer, base);
+    sendProblem(reply, problemForError(error), base);
 }

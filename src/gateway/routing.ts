@@ -2,14 +2,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type {
   FastifyBaseLogger,
   FastifyInstance,
-  FastifyRequest,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
   RouteOptions,
 } from 'fastify';
 import type { TSchema } from 'typebox';
-import type { ApiKeys, Scope } from './auth.js';
+import type { ApiKeys, Scope } from '../transports/http/api-keys.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -46,10 +45,7 @@ export class RouteTable {
     const scope = route.config?.scope;
     // Without configured keys the API is open (loopback only): no hook at all on the hot path.
     if (scope === undefined || !this.keys.enabled) return;
-    const keys = this.keys;
-    // Auth runs before body parsing, so an unauthenticated caller cannot make us parse a large body.
-    const authorize = async (request: FastifyRequest): Promise<void> => keys.authorize(request, scope);
-    route.onRequest = [authorize, ...[route.onRequest ?? []].flat()];
+    route.onRequest = [this.keys.hook(scope), ...[route.onRequest ?? []].flat()];
   };
 
   /**

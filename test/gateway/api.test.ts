@@ -104,6 +104,18 @@ describe('POST /v1/tokens', () => {
     expect(await metricValue(gw.registry, 'tollgate_tokens_minted_total')).toBe(1);
   });
 
+  it("records the caller's conversation and parent token (another system's) on the issued token", async () => {
+    const res = await post('/v1/tokens', {
+      id: 'partner-ship-1',
+      payload: { order: 1 },
+      conversationId: 'partner-conv-1',
+      parentId: 'partner-order-1',
+    });
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({ conversationId: 'partner-conv-1', parentId: 'partner-order-1' });
+    expect(await gw.store.getToken('partner-ship-1')).toMatchObject({ parentId: 'partner-order-1' });
+  });
+
   it('says so when the caller-chosen id was already consumed', async () => {
     const payload = { n: 1 };
     await post('/v1/tokens', { id: 'consumed-token-1', payload });
@@ -145,6 +157,18 @@ describe('POST /v1/tokens', () => {
     ['a lower-case method', { destination: { medium: 'http', method: 'post', url: 'http://x/y' } }],
     ['a body that is not an object', [1, 2]],
     ['a number id', { id: 12345678 }],
+    ['a malformed parentId', { parentId: 'no/slash' }],
+    [
+      'an issuer credential that is not a reference',
+      {
+        destination: {
+          medium: 'http',
+          method: 'POST',
+          url: 'http://x/y',
+          issuer: { url: 'http://x/t', credential: 'a b' },
+        },
+      },
+    ],
   ])('refuses %s with a 400 validation problem', async (_what, body) => {
     expectProblem(await post('/v1/tokens', body), 400, 'validation');
   });
@@ -306,6 +330,48 @@ describe('GET /v1/conversations/:id', () => {
     ]);
   });
 
+  it('marks where a conversation enters from another system and where it leaves for one', async () => {
+    // Another system issued this token here, naming its own token as the parent.
+    const payload = { order: 2 };
+    const entry = (
+      await post('/v1/tokens', {
+        id: 'graph-entry-1',
+        payload,
+        conversationId: 'conv-graph-2',
+        parentId: 'billing-order-2',
+      })
+    ).json();
+    const context = { conversationId: 'conv-graph-2', now: Date.parse(entry.mintedAt) + 1 };
+    const issuer = { url: 'http://shipping.example:8080/v1/tokens', credential: 'shipping' };
+    const ship = pendingToken(
+      {
+        destination: { medium: 'http', method: 'POST', url: 'http://shipping.example:8080/ship', issuer },
+        payload: { s: 2 },
+      },
+      { ...context, mintedBy: 'orders', parentId: entry.id },
+    );
+    const audit = pendingToken(
+      { destination: { medium: 'amqp', exchange: 'shop', routingKey: 'audit' }, payload: { a: 2 } },
+      { ...context, mintedBy: 'orders', parentId: entry.id, now: context.now + 1 },
+    );
+    await consume(gw.store, entry.id, payload, [ship, audit]);
+
+    const res = await get('/v1/conversations/conv-graph-2');
+    expect(res.statusCode).toBe(200);
+    const nodes = res.json().nodes as Array<Record<string, unknown>>;
+    expect(nodes.map((n) => [n.id, n.entersFrom, n.leavesTo])).toEqual([
+      [entry.id, 'billing-order-2', undefined],
+      [ship.id, undefined, 'http://shipping.example:8080'],
+      [audit.id, undefined, undefined],
+    ]);
+    expect(nodes[1]?.destination).toMatchObject({ issuer });
+    expect(res.json().edges).toEqual([
+      { from: 'billing-order-2', to: entry.id },
+      { from: entry.id, to: ship.id },
+      { from: entry.id, to: audit.id },
+    ]);
+  });
+
   it('answers 404 for an unknown conversation and 400 for a malformed id', async () => {
     expectProblem(await get('/v1/conversations/nobody-talks-here'), 404, 'conversation-not-found');
     expectProblem(await get('/v1/conversations/x'), 400, 'validation');
@@ -432,6 +498,13 @@ describe('problems and documents', () => {
       '^[0-9a-f]{64}$',
     );
     expect(issue.responses['409'].content['application/problem+json'].schema.required).toContain('type');
+    expect(issue.requestBody.content['application/json'].schema.properties.parentId.pattern).toBe(
+      '^[A-Za-z0-9_-]{8,128}$',
+    );
+    const node =
+      doc.paths['/v1/conversations/{id}'].get.responses['200'].content['application/json'].schema.properties
+        .nodes.items;
+    expect(Object.keys(node.properties)).toEqual(expect.arrayContaining(['entersFrom', 'leavesTo']));
     const list = doc.paths['/v1/tokens'].get;
     expect(list.parameters.map((p: { name: string }) => p.name)).toEqual([
       'status',

@@ -2,8 +2,8 @@ import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/core/fingerprint.js';
 import { pendingToken } from '../../src/core/mint.js';
-import { ApiKeys } from '../../src/gateway/auth.js';
 import { MetricsObserver } from '../../src/gateway/metrics.js';
+import { ApiKeys } from '../../src/transports/http/api-keys.js';
 import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
 import {
   ADMIN_KEY,

@@ -1,17 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { InvalidTransitionError, UnknownTokenError } from '../../core/errors.js';
-import { fingerprint as fingerprintOf } from '../../core/fingerprint.js';
-import { newConversationId, newTokenId } from '../../core/ids.js';
-import { validateDestination } from '../../core/mint.js';
 import type { ListOptions, Page } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
-import { ProblemError, type ProblemKind } from '../../transports/http/index.js';
+import { ProblemError } from '../../transports/http/index.js';
+import {
+  answerIssue,
+  endedKind,
+  type IssueSettings,
+  issueRouteSchema,
+} from '../../transports/http/issuing.js';
 import type { GatewayContext } from '../context.js';
+import { conversationGraph } from '../graph.js';
 import {
   conversationSchema,
-  type IssueBody,
   idParams,
-  issueBodySchema,
   listQuerySchema,
   problems,
   redispatchSchema,
@@ -22,42 +24,21 @@ import {
 
 /** Who issued a token through the API (recorded as `mintedBy`). */
 export const GATEWAY_MINTER = 'gateway';
-/** A conversation graph shows at most this many tokens (10 store pages). */
-const MAX_GRAPH_NODES = 10_000;
 
 /** Issue, inspect, list, re-dispatch and revoke tokens. */
 export const tokenRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app, ctx) => {
   const { store, clock } = ctx;
 
-  app.post(
-    '/v1/tokens',
-    {
-      config: { scope: 'mint' },
-      schema: {
-        operationId: 'issueToken',
-        summary: 'Issue a token to an outside caller (idempotent with a caller-chosen id)',
-        tags: ['tokens'],
-        body: issueBodySchema,
-        response: {
-          201: tokenViewSchema,
-          200: tokenViewSchema,
-          ...problems(400, 401, 403, 409, 413, 415, 503),
-        },
-      },
-    },
-    async (request, reply) => {
-      const token = issuedToken(request.body, clock(), ctx.config.defaultTokenTtlMs);
-      const result = await store.issue(token);
-      if (result.created) {
-        ctx.observer.minted([token], GATEWAY_MINTER);
-        request.log.info(
-          { token: token.id, conversation: token.conversationId, endpoint: GATEWAY_MINTER },
-          'token issued',
-        );
-        return reply.code(201).header('location', `/v1/tokens/${token.id}`).send(tokenView(token));
-      }
-      return reply.code(200).send(tokenView(sameIssue(result.existing, token)));
-    },
+  const issuing: IssueSettings = {
+    store,
+    mintedBy: GATEWAY_MINTER,
+    defaultTtlMs: ctx.config.defaultTokenTtlMs,
+    clock,
+    observer: ctx.observer,
+    location: (id) => `/v1/tokens/${id}`,
+  };
+  app.post('/v1/tokens', { config: { scope: 'mint' }, schema: issueRouteSchema }, (request, reply) =>
+    answerIssue(request.body, request, reply, issuing),
   );
 
   app.get(
@@ -123,19 +104,9 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app
     },
     async (request) => {
       const id = request.params.id;
-      const nodes: TokenRecord[] = [];
-      let cursor: string | undefined;
-      do {
-        const page = await store.listConversation(id, { limit: 1000, ...(cursor ? { cursor } : {}) });
-        nodes.push(...page.items);
-        cursor = page.cursor;
-      } while (cursor !== undefined && nodes.length < MAX_GRAPH_NODES);
-      if (nodes.length === 0)
-        throw new ProblemError('conversation-not-found', `conversation ${id} has no tokens`);
-      const edges = nodes
-        .filter((t) => t.parentId !== undefined)
-        .map((t) => ({ from: t.parentId as string, to: t.id }));
-      return { id, nodes: nodes.map(tokenView), edges, truncated: cursor !== undefined };
+      const graph = await conversationGraph(store, id);
+      if (!graph) throw new ProblemError('conversation-not-found', `conversation ${id} has no tokens`);
+      return graph;
     },
   );
 
@@ -216,60 +187,6 @@ async function requireToken(ctx: GatewayContext, id: string): Promise<TokenRecor
   const token = await ctx.store.getToken(id);
   if (!token) throw new ProblemError('token-not-found', `token ${id} does not exist`, { tokenId: id });
   return token;
-}
-
-function issuedToken(body: IssueBody, now: number, defaultTtlMs: number): TokenRecord {
-  if (body.fingerprint !== undefined && body.payload !== undefined) {
-    throw new ProblemError('validation', 'give fingerprint or payload, not both');
-  }
-  if (body.expiresInMs !== undefined && body.expiresAt !== undefined) {
-    throw new ProblemError('validation', 'give expiresInMs or expiresAt, not both');
-  }
-  const expiresAt =
-    body.expiresAt !== undefined ? Date.parse(body.expiresAt) : now + (body.expiresInMs ?? defaultTtlMs);
-  if (!Number.isFinite(expiresAt) || expiresAt <= now) {
-    throw new ProblemError('validation', 'expiresAt must be a valid instant in the future');
-  }
-  if (body.destination !== undefined) validateDestination(body.destination);
-  const fingerprint =
-    body.fingerprint ?? (body.payload !== undefined ? fingerprintOf(body.payload) : undefined);
-  const token: TokenRecord = {
-    id: body.id ?? newTokenId(),
-    conversationId: body.conversationId ?? newConversationId(),
-    mintedBy: GATEWAY_MINTER,
-    status: 'issued',
-    mintedAt: now,
-    attempts: 0,
-    expiresAt,
-  };
-  if (fingerprint !== undefined) token.fingerprint = fingerprint;
-  if (body.destination !== undefined) token.destination = body.destination;
-  return token;
-}
-
-/** An existing token answers a repeated issue only if it is the same, still usable token. */
-function sameIssue(existing: TokenRecord, requested: TokenRecord): TokenRecord {
-  const id = existing.id;
-  if (existing.status === 'consumed' || existing.status === 'revoked' || existing.status === 'expired') {
-    throw new ProblemError(
-      endedKind(existing.status),
-      `token ${id} exists and was already ${existing.status}`,
-      { tokenId: id },
-    );
-  }
-  if (existing.fingerprint !== requested.fingerprint) {
-    throw new ProblemError('token-exists', `token ${id} exists with a different payload fingerprint`, {
-      tokenId: id,
-    });
-  }
-  return existing;
-}
-
-function endedKind(status: string): ProblemKind {
-  if (status === 'consumed') return 'token-consumed';
-  if (status === 'revoked') return 'token-revoked';
-  if (status === 'expired') return 'token-expired';
-  return 'token-not-pending';
 }
 
 /** `olderThan` is an age in ms or an ISO instant; either way the store gets an absolute mintedBefore. */

@@ -14,6 +14,7 @@ import type { HandlerContext } from '../../core/unit-of-work.js';
 import { answerForDropped, answerForError, answerForInProgress, type RetryAfter } from './answers.js';
 import { HEADERS, singleHeader } from './headers.js';
 import { InProgressTokens } from './in-progress.js';
+import { addIssuingRoute, type IssuingRouteOptions } from './issuing-route.js';
 import { LostAnswers } from './lost-answers.js';
 import { type ProblemAnswer, sendProblem } from './problem-details.js';
 import { problemErrorHandler } from './problem-mapping.js';
@@ -64,6 +65,11 @@ export interface TollgatePluginOptions {
   problemBase?: string;
   /** Also serve GET /problems/:kind, a page per problem kind from the catalogue. Default false. */
   problemPages?: boolean;
+  /**
+   * Also serve an issuing route (default POST /v1/tokens, the gateway's contract), where other systems with
+   * stores of their own issue a token here before they send the signal. Absent: no such route.
+   */
+  issuing?: IssuingRouteOptions;
   /** Close the store when fastify closes. Default false: whoever opened the store closes it. */
   closeStore?: boolean;
   clock?: () => number;
@@ -96,6 +102,8 @@ export function tollgateOf<P = JsonValue, Tx = unknown>(request: FastifyRequest)
   return request.tollgate as HandlerContext<unknown> as HandlerContext<P, Tx>;
 }
 
+/** `mintedBy` of tokens the issuing route issues when the plugin has no `endpoint` name. */
+const ISSUING_MINTER = 'issuing';
 const DEFAULT_KEEP_HEADERS = ['content-type', 'location', 'etag', 'cache-control'];
 const DEFAULT_BODY_BYTES = 1024 * 1024;
 const DEFAULT_RESPONSE_BYTES = 256 * 1024;
@@ -126,6 +134,15 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
 
   fastify.decorateRequest('tollgate', null);
   if (options.problemPages) problemPagesRoute(fastify, problemBase);
+  if (options.issuing) {
+    addIssuingRoute(fastify, options.issuing, {
+      store: options.store,
+      observer: observe,
+      clock: options.clock ?? Date.now,
+      mintedBy: options.endpoint ?? ISSUING_MINTER,
+      problemBase,
+    });
+  }
 
   fastify.addHook('onRoute', (route) => {
     const settings = routeSettings(route, options);

@@ -67,5 +67,7 @@ export function sendProblem(reply: FastifyReply, answer: ProblemAnswer, base?: s
   reply.code(body.status);
   reply.header('content-type', PROBLEM_CONTENT_TYPE);
   if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
+  // RFC 9110: a 401 says how to authenticate.
+  if (answer.kind === 'unauthorized') reply.header('www-authenticate', 'Bearer realm="tollgate"');
   return reply.send(JSON.stringify(body));
 }

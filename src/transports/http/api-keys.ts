@@ -1,30 +1,39 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { ProblemError } from '../transports/http/index.js';
-import type { ApiKeysConfig } from './config/index.js';
+import { ProblemError } from './problem-details.js';
 
 /**
- * read: GET routes. mint: POST /v1/tokens and the HTTP ingress (what an outside caller needs).
+ * read: GET routes. mint: issuing tokens and the gateway's HTTP ingress (what an outside caller needs).
  * admin: everything, including redispatch and revoke.
  */
 export type Scope = 'read' | 'mint' | 'admin';
+
+/** Accepted API keys per scope; admin implies read and mint. */
+export interface KeysByScope {
+  read?: readonly string[];
+  mint?: readonly string[];
+  admin?: readonly string[];
+}
 
 interface KeyEntry {
   digest: Buffer;
   scopes: ReadonlySet<Scope>;
 }
 
-/** Checks presented API keys against the configured ones without leaking, through timing, which key is close. */
+/**
+ * Checks presented API keys against the configured ones without leaking, through timing, which key is close.
+ * The one key check of the gateway and of the plugin's issuing route.
+ */
 export class ApiKeys {
   private readonly entries: KeyEntry[];
 
-  constructor(config: ApiKeysConfig) {
-    const add = (keys: string[], scopes: Scope[]) =>
-      keys.map((key) => ({ digest: sha256(key), scopes: new Set(scopes) }));
+  constructor(keys: KeysByScope) {
+    const add = (presented: readonly string[] = [], scopes: Scope[]) =>
+      presented.map((key) => ({ digest: sha256(key), scopes: new Set(scopes) }));
     this.entries = [
-      ...add(config.read, ['read']),
-      ...add(config.mint, ['mint']),
-      ...add(config.admin, ['admin', 'read', 'mint']),
+      ...add(keys.read, ['read']),
+      ...add(keys.mint, ['mint']),
+      ...add(keys.admin, ['admin', 'read', 'mint']),
     ];
   }
 
@@ -58,8 +67,17 @@ export class ApiKeys {
     if (scopes.size === 0) throw new ProblemError('unauthorized', 'the API key is not valid');
     if (!scopes.has(scope)) throw new ProblemError('forbidden', `this API key lacks the "${scope}" scope`);
   }
+
+  /**
+   * An onRequest hook requiring `scope`. It runs before body parsing, so an unauthenticated caller cannot make
+   * the server read a large body.
+   */
+  hook(scope: Scope): (request: FastifyRequest) => Promise<void> {
+    return async (request) => this.authorize(request, scope);
+  }
 }
 
+/** `X-Api-Key: <key>` or `Authorization: Bearer <key>`. */
 function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers['x-api-key'];
   if (typeof header === 'string' && header !== '') return header;
