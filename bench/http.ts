@@ -1,7 +1,8 @@
 /**
  * HTTP hop benchmark: an exactly-once fastify route (one state write) against a plain fastify route doing the
  * same state write on the same SQLite file without tokens. Load comes from autocannon in a separate process,
- * so the load generator does not compete with the server for this process's event loop.
+ * so the load generator does not compete with the server for this process's event loop. Then the hop between
+ * two systems with separate stores (bench/http-systems.ts).
  *
  *   npx tsx bench/http.ts            (or through bench/run.ts)
  */
@@ -16,6 +17,7 @@ import { pendingToken } from '../src/core/mint.js';
 import type { TokenRecord } from '../src/core/token.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
+import { runCrossSystemHttpBench } from './http-systems.js';
 import { fmt, printTable, ratio } from './measure.js';
 
 const CONNECTIONS = 16;
@@ -138,6 +140,8 @@ export async function runHttpBench(): Promise<void> {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
+  // The hop between systems with separate stores (issue + send) against the same-store hop.
+  await runCrossSystemHttpBench();
 }
 
 /** One token per request, minted before the clock starts (as an edge client would have, earlier). */

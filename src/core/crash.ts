@@ -8,6 +8,7 @@ export type CrashPoint =
   | 'before-commit'
   | 'after-commit'
   | 'after-dispatch'
+  | 'after-issue'
   | 'before-ack'
   | 'before-respond'
   | 'before-send';

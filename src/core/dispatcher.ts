@@ -1,5 +1,5 @@
 import { crashPoint } from './crash.js';
-import { DispatchFailedError } from './errors.js';
+import { DispatchFailedError, isPermanentDispatchFailure } from './errors.js';
 import { fanOut, type Logger, type Observer, silentLogger } from './observer.js';
 import type { TokenStore } from './store.js';
 import type { TokenRecord } from './token.js';
@@ -65,7 +65,9 @@ export class Dispatcher {
           this.observe.dispatchFailed(token, error);
           this.logger.warn(
             { token: token.id, conversation: token.conversationId, err: error, via },
-            'signal not dispatched; its token stays pending for the relay',
+            isPermanentDispatchFailure(error)
+              ? 'signal refused for good; its token stays pending until the relay gives it up'
+              : 'signal not dispatched; its token stays pending for the relay',
           );
         }
       }),

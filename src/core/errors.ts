@@ -23,6 +23,7 @@ export const ErrorCodes = {
   INVALID_ARGUMENT: 'TOLLGATE_ERR_INVALID_ARGUMENT',
   HANDLER_FAILED: 'TOLLGATE_ERR_HANDLER_FAILED',
   DISPATCH_FAILED: 'TOLLGATE_ERR_DISPATCH_FAILED',
+  ISSUE_REFUSED: 'TOLLGATE_ERR_ISSUE_REFUSED',
   CONFIG_INVALID: 'TOLLGATE_ERR_CONFIG_INVALID',
   CLOSED: 'TOLLGATE_ERR_CLOSED',
   // Refusals an HTTP answer gives without a TollgateError behind it; each names one problem kind.
@@ -173,10 +174,25 @@ export class HandlerFailedError extends TollgateError {
     );
   }
 }
+/**
+ * A signal was not handed over. `details.retriable === false` marks a refusal that retrying will not fix; the
+ * relay gives such a token up (see isPermanentDispatchFailure). `ISSUE_REFUSED`: the receiver would not issue
+ * the token, so the signal was never sent.
+ */
 export class DispatchFailedError extends TollgateError {
-  constructor(message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
-    super(ErrorCodes.DISPATCH_FAILED, message, details, options);
+  constructor(
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+    code: typeof ErrorCodes.DISPATCH_FAILED | typeof ErrorCodes.ISSUE_REFUSED = ErrorCodes.DISPATCH_FAILED,
+  ) {
+    super(code, message, details, options);
   }
+}
+
+/** A dispatch failure that retrying will not fix: the peer refused the token for good. */
+export function isPermanentDispatchFailure(error: unknown): error is DispatchFailedError {
+  return error instanceof DispatchFailedError && error.details.retriable === false;
 }
 export class ConfigError extends TollgateError {
   constructor(setting: string, problem: string) {

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from './errors.js';
 import { fingerprint, type JsonValue } from './fingerprint.js';
 import { isConversationId, newConversationId, newTokenId } from './ids.js';
-import type { Destination, TokenRecord } from './token.js';
+import type { Destination, Issuer, TokenRecord } from './token.js';
 
 export interface SignalSpec {
   destination: Destination;
@@ -62,7 +62,38 @@ export function validateDestination(destination: Destination): void {
         `destination method "${destination.method}" must be an upper-case HTTP method`,
       );
     }
+    if (destination.issuer !== undefined) validateIssuer(destination.issuer);
     return;
   }
   throw new InvalidArgumentError('destination.medium must be "amqp" or "http"');
+}
+
+/** A credential is named, never given: the name is stored on the token, the secret stays with the resolver. */
+const CREDENTIAL_REFERENCE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function validateIssuer(issuer: Issuer): void {
+  if (typeof issuer !== 'object' || issuer === null) {
+    throw new InvalidArgumentError('destination issuer must be an object with a url');
+  }
+  if (!isHttpUrl(issuer.url)) {
+    throw new InvalidArgumentError('destination issuer url must be an absolute http(s) URL');
+  }
+  if (issuer.credential !== undefined) {
+    if (typeof issuer.credential !== 'string' || !CREDENTIAL_REFERENCE.test(issuer.credential)) {
+      // The value is not echoed: someone may have put the secret itself here.
+      throw new InvalidArgumentError(
+        'destination issuer credential must name a credential: 1-128 characters of A-Z a-z 0-9 . _ : -',
+      );
+    }
+  }
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
 }

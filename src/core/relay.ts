@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
-import type { Dispatcher } from './dispatcher.js';
+import type { Dispatcher, DispatchReport } from './dispatcher.js';
+import { isPermanentDispatchFailure } from './errors.js';
 import { type Logger, silentLogger } from './observer.js';
 import type { TokenStore } from './store.js';
 
@@ -26,6 +27,8 @@ export interface RelayPass {
   claimed: number;
   dispatched: number;
   failed: number;
+  /** Of the failed, those the receiver refused for good: revoked, so no relay sends them again. */
+  givenUp: number;
   expired: number;
   purged: number;
 }
@@ -39,13 +42,26 @@ export interface RelayStats extends RelayPass {
  * Re-dispatches tokens left pending (their process crashed after commit, or the broker/peer refused them).
  * Safe to run in every process: the store's lease makes two relays rarely send the same token at once,
  * and if they do the receiver drops the copy.
+ *
+ * A token whose re-dispatch fails permanently (isPermanentDispatchFailure: a 4xx refusal, a receiver that will
+ * not issue it, a credential the sender does not know) is given up: revoked, logged as an error and counted in
+ * `givenUp`, so it is not re-sent every lease for ever. It has then been refused twice, by the hop and by the
+ * relay at least `delayMs` later. The revoked record keeps its payload and destination until its retention ends.
  */
 export class Relay {
   private readonly options: Required<Omit<RelayOptions, 'medium'>> & { medium?: 'amqp' | 'http' };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RelayPass> | undefined;
   private stopped = true;
-  readonly stats: RelayStats = { passes: 0, claimed: 0, dispatched: 0, failed: 0, expired: 0, purged: 0 };
+  readonly stats: RelayStats = {
+    passes: 0,
+    claimed: 0,
+    dispatched: 0,
+    failed: 0,
+    givenUp: 0,
+    expired: 0,
+    purged: 0,
+  };
 
   constructor(options: RelayOptions) {
     this.options = {
@@ -113,6 +129,7 @@ export class Relay {
       claimed: claimed.length,
       dispatched: report.dispatched.length,
       failed: report.failed.length,
+      givenUp: await this.giveUpRefused(report, now),
       expired: 0,
       purged: 0,
     };
@@ -124,10 +141,33 @@ export class Relay {
     this.stats.claimed += pass.claimed;
     this.stats.dispatched += pass.dispatched;
     this.stats.failed += pass.failed;
+    this.stats.givenUp += pass.givenUp;
     this.stats.expired += pass.expired;
     this.stats.purged += pass.purged;
     this.stats.lastPassAt = now;
     if (pass.claimed > 0) this.options.logger.info({ ...pass }, 'relay re-dispatched pending tokens');
     return pass;
+  }
+
+  /** Revokes the tokens the receiver refused for good; a token that moved on meanwhile is left as it is. */
+  private async giveUpRefused(report: DispatchReport, now: number): Promise<number> {
+    let givenUp = 0;
+    for (const { tokenId, error } of report.failed) {
+      if (!isPermanentDispatchFailure(error)) continue;
+      try {
+        await this.options.store.revoke(tokenId, now);
+        givenUp += 1;
+        this.options.logger.error(
+          { token: tokenId, code: error.code, details: error.details },
+          'relay gave up a signal its receiver refused for good; the token is revoked',
+        );
+      } catch (revokeError) {
+        this.options.logger.warn(
+          { token: tokenId, err: revokeError },
+          'could not revoke a refused token (if it is still pending, the relay tries it again)',
+        );
+      }
+    }
+    return givenUp;
   }
 }

@@ -14,7 +14,18 @@ export const TOKEN_STATUSES: readonly TokenStatus[] = [
 /** Where a token's signal goes. The token doubles as the outbox entry, so it carries everything a relay needs. */
 export type Destination =
   | { medium: 'amqp'; exchange: string; routingKey: string }
-  | { medium: 'http'; method: string; url: string };
+  | { medium: 'http'; method: string; url: string; issuer?: Issuer };
+
+/**
+ * A receiver with a token store of its own: the sender first issues the token there, then sends the signal.
+ * Kept on the token record, so it holds a credential's name, never a secret.
+ */
+export interface Issuer {
+  /** The receiver's issuing endpoint, e.g. `http://shipping:8080/v1/tokens`. */
+  url: string;
+  /** A reference (`shipping`) the sender's credential resolver turns into the API key; absent: no key sent. */
+  credential?: string;
+}
 
 /** An HTTP answer kept on a consumed token so a retried request gets the same answer. */
 export interface StoredResponse {

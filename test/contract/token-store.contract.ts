@@ -64,6 +64,34 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       await store.close();
     });
 
+    it("keeps an HTTP destination's issuer through mint, commit and read", async () => {
+      const store = await createStore();
+      const toShipping: Destination = {
+        medium: 'http',
+        method: 'POST',
+        url: 'http://shipping.test:8080/shipments',
+        issuer: { url: 'http://shipping.test:8080/v1/tokens', credential: 'shipping:prod' },
+      };
+      const minted = pendingToken(
+        { destination: toShipping, payload: { n: 1 } },
+        { mintedBy: 'edge', now: 1 },
+      );
+      await store.mint([minted]);
+      expect((await store.getToken(minted.id))?.destination).toEqual(toShipping);
+      const root = await mintRoot(store);
+      const outcome = await processSignal({
+        store,
+        endpoint: 'billing',
+        tokenId: root.id,
+        payload: { order: 1 },
+        handler: (ctx) => ctx.emit(toShipping, { n: 2 }),
+      });
+      const emitted = outcome.kind === 'processed' ? outcome.result : undefined;
+      expect(emitted).toBeDefined();
+      expect((await store.getToken(emitted as string))?.destination).toEqual(toShipping);
+      await store.close();
+    });
+
     it('consumes a token once, applies the state change and mints the emitted tokens in the same commit', async () => {
       const store = await createStore();
       const root = await mintRoot(store, { order: 1 });

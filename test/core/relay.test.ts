@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Dispatcher, type SignalSender } from '../../src/core/dispatcher.js';
+import { DispatchFailedError } from '../../src/core/errors.js';
 import { newTokenId } from '../../src/core/ids.js';
 import { pendingToken } from '../../src/core/mint.js';
 import { Relay } from '../../src/core/relay.js';
@@ -68,6 +69,33 @@ describe('relay (real SQLite store)', () => {
     expect(third.purged).toBe(1);
     expect(await store.getToken(stale.id)).toBeUndefined();
     expect(relay.stats).toMatchObject({ passes: 3, dispatched: 3, failed: 1, expired: 1, purged: 1 });
+    await store.close();
+  });
+
+  it('gives up a token its receiver refused for good: revoked once, never sent again; a retriable failure stays', async () => {
+    let now = 1_700_000_000_000;
+    const clock = () => now;
+    const store = new SqliteTokenStore({ filename: ':memory:' });
+    const refusing: SignalSender = {
+      medium: 'amqp',
+      send: async (token) => {
+        const retriable = token.payload === 'later';
+        throw new DispatchFailedError('peer said no', { tokenId: token.id, retriable });
+      },
+    };
+    const dispatcher = new Dispatcher({ store, senders: [refusing], clock });
+    const relay = new Relay({ store, dispatcher, clock, delayMs: 0, leaseMs: 1_000, housekeepingEvery: 0 });
+    const destination = { medium: 'amqp', exchange: 'x', routingKey: 'k' } as const;
+    const never = pendingToken({ destination, payload: 'never' }, { mintedBy: 'e', now });
+    const later = pendingToken({ destination, payload: 'later' }, { mintedBy: 'e', now });
+    await store.mint([never, later]);
+
+    expect(await relay.runOnce()).toMatchObject({ claimed: 2, failed: 2, givenUp: 1 });
+    expect((await store.getToken(never.id))?.status).toBe('revoked');
+    expect((await store.getToken(later.id))?.status).toBe('pending');
+    now += 2_000;
+    expect(await relay.runOnce()).toMatchObject({ claimed: 1, givenUp: 0 });
+    expect(relay.stats).toMatchObject({ failed: 3, givenUp: 1 });
     await store.close();
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../src/core/errors.js';
 import { isTokenId, newTokenId } from '../../src/core/ids.js';
+import { validateDestination } from '../../src/core/mint.js';
 import { backoffDelay } from '../../src/core/retry.js';
 import { canTransition, sourcesOf, TOKEN_STATUSES } from '../../src/core/token.js';
 
@@ -60,5 +62,40 @@ describe('backoff', () => {
     expect(backoffDelay(policy, 3, () => 0.999)).toBe(39);
     expect(backoffDelay(policy, 9, () => 0.999)).toBe(299);
     expect(backoffDelay(policy, 9, () => 0)).toBe(0);
+  });
+});
+
+describe('HTTP destination issuer', () => {
+  const http = { medium: 'http', method: 'POST', url: 'http://b.test/shipments' } as const;
+
+  it('accepts an issuing URL with a credential named, not given', () => {
+    for (const issuer of [
+      { url: 'http://b.test/v1/tokens' },
+      { url: 'https://b.test:8443/v1/tokens', credential: 'shipping' },
+      { url: 'http://b.test/v1/tokens', credential: 'team.shipping:prod-2' },
+    ]) {
+      expect(() => validateDestination({ ...http, issuer })).not.toThrow();
+    }
+  });
+
+  it('refuses a relative or non-http issuer URL and a credential that cannot be a name, without echoing it', () => {
+    for (const issuer of [
+      { url: '/v1/tokens' },
+      { url: 'ftp://b.test/v1/tokens' },
+      { url: 'http://b.test/v1/tokens', credential: '' },
+      { url: 'http://b.test/v1/tokens', credential: 'Bearer s3cret value' },
+      { url: 'http://b.test/v1/tokens', credential: 'x'.repeat(129) },
+      null,
+    ]) {
+      const error = (() => {
+        try {
+          validateDestination({ ...http, issuer: issuer as never });
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(error).toMatchObject({ code: ErrorCodes.INVALID_ARGUMENT });
+      expect(String((error as Error).message)).not.toContain('s3cret');
+    }
   });
 });

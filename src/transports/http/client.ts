@@ -6,7 +6,14 @@ import { type BackoffPolicy, backoffDelay, sleep } from '../../core/retry.js';
 import type { TokenRecord } from '../../core/token.js';
 import { type DeliveryOutcome, HttpDispatchError, judgeAnswer } from './delivery.js';
 import { HEADERS, RESERVED_REQUEST_HEADERS } from './headers.js';
-import { PROBLEM_CONTENT_TYPE } from './problems.js';
+import {
+  type CredentialResolver,
+  type IssueCall,
+  IssueRefusedError,
+  issueCallFor,
+  judgeIssueAnswer,
+} from './issue-call.js';
+import { PROBLEM_CONTENT_TYPE, problemKindOf } from './problems.js';
 
 export interface HttpSenderOptions {
   /** Attempts per send, with "full jitter" exponential backoff. Default 5 attempts, 100 ms .. 5 s. */
@@ -19,6 +26,11 @@ export interface HttpSenderOptions {
   maxHeaderBytes?: number;
   /** Default: the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Resolves a destination issuer's credential name to the API key sent to that issuer (only to it, as
+   * `Authorization: Bearer`). A name it does not know refuses the signal for good.
+   */
+  credentials?: CredentialResolver;
 }
 
 /** The answer that made a signal count as delivered. */
@@ -31,13 +43,33 @@ export interface Delivery {
   attempts: number;
 }
 
+interface OutgoingRequest {
+  method: string;
+  url: string;
+  headers: Headers;
+  body?: string;
+}
+
+/** What an attempt that neither delivered nor was refused leaves for the next one (and the final error). */
+interface Attempted {
+  step?: 'issue' | 'send';
+  status?: number;
+  problemType?: string;
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/** The issue call succeeded (or the receiver had already applied the token): the signal may go. */
+const ISSUED = Symbol('issued');
+
 const DEFAULT_RETRY: BackoffPolicy = { attempts: 5, baseDelayMs: 100, maxDelayMs: 5_000 };
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
 
 /**
  * Sends the HTTP signal a token describes, with the token id in `Exactly-Once-Token`, retrying the same token
  * on network errors, timeouts, 408/429/5xx and in-progress answers. Safe to retry: the receiver consumes the
- * token once and replays its answer to every later copy.
+ * token once and replays its answer to every later copy. A receiver with a store of its own (a destination
+ * `issuer`) is first asked to issue the token, on the same retries.
  */
 export class HttpSignalSender implements SignalSender {
   readonly medium = 'http' as const;
@@ -46,6 +78,7 @@ export class HttpSignalSender implements SignalSender {
   private readonly maxRetryAfterMs: number;
   private readonly maxHeaderBytes: number;
   private readonly fetch: typeof fetch;
+  private readonly credentials: CredentialResolver | undefined;
   private readonly closing = new AbortController();
 
   constructor(options: HttpSenderOptions = {}) {
@@ -54,6 +87,7 @@ export class HttpSignalSender implements SignalSender {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
     this.maxHeaderBytes = options.maxHeaderBytes ?? 8 * 1024;
     this.fetch = options.fetch ?? globalThis.fetch;
+    this.credentials = options.credentials;
     // Every request and retry pause in flight listens to this signal: many at once is normal, not a leak.
     setMaxListeners(0, this.closing.signal);
   }
@@ -62,55 +96,51 @@ export class HttpSignalSender implements SignalSender {
     await this.deliver(token);
   }
 
-  /** Like send, with the answer that counted as delivery. Rejects with HttpDispatchError. */
+  /**
+   * Like send, with the answer that counted as delivery. Rejects with HttpDispatchError (IssueRefusedError when
+   * the receiver would not issue the token).
+   *
+   * A destination with an `issuer` has its own store: each attempt first issues the token there (idempotent on
+   * the id and the payload's fingerprint), then sends the signal. A failed issue spends an attempt like a failed
+   * send; once issued, later attempts only send.
+   */
   async deliver(token: TokenRecord): Promise<Delivery> {
     const request = this.requestFor(token);
+    const issuer = token.destination?.medium === 'http' ? token.destination.issuer : undefined;
+    let issue = issuer === undefined ? undefined : await issueCallFor(token, issuer, this.credentials);
     crashPoint('before-send');
-    let last: { status?: number; problemType?: string; cause?: unknown } = {};
+    let last: Attempted = {};
     let attempts = 0;
     for (let attempt = 1; attempt <= this.retry.attempts; attempt++) {
       if (this.closing.signal.aborted) break;
       attempts = attempt;
-      let retryAfterMs: number | undefined;
+      let step: Attempted | Delivery | typeof ISSUED;
       try {
-        const { response, body } = await this.exchange(request);
-        const problemType = problemTypeOf(response.headers, body);
-        const verdict = judgeAnswer(response.status, response.headers, problemType);
-        if (verdict.kind === 'delivered') {
-          return {
-            tokenId: token.id,
-            outcome: verdict.outcome,
-            statusCode: response.status,
-            headers: response.headers,
-            body,
-            attempts: attempt,
-          };
+        step =
+          issue === undefined
+            ? await this.sendOnce(token, request, attempt)
+            : await this.issueOnce(token, issue, attempt);
+        if (step === ISSUED) {
+          issue = undefined;
+          crashPoint('after-issue');
+          step = await this.sendOnce(token, request, attempt);
         }
-        last =
-          problemType === undefined ? { status: response.status } : { status: response.status, problemType };
-        if (verdict.kind === 'permanent') {
-          throw new HttpDispatchError(`peer refused token ${token.id} with ${response.status}`, {
-            tokenId: token.id,
-            ...last,
-            retriable: false,
-            attempts: attempt,
-          });
-        }
-        retryAfterMs = verdict.retryAfterMs;
       } catch (error) {
         if (error instanceof HttpDispatchError) throw error;
         // Network error or timeout: the request may or may not have arrived; the same token makes a retry safe.
-        last = { cause: error };
+        step = { step: issue === undefined ? 'send' : 'issue', cause: error };
       }
+      if ('outcome' in step) return step;
+      last = step;
       if (attempt < this.retry.attempts) {
         const backoff = backoffDelay(this.retry, attempt);
         await sleep(
-          Math.min(Math.max(backoff, retryAfterMs ?? 0), this.maxRetryAfterMs),
+          Math.min(Math.max(backoff, last.retryAfterMs ?? 0), this.maxRetryAfterMs),
           this.closing.signal,
         );
       }
     }
-    const { cause, ...facts } = last;
+    const { cause, retryAfterMs: _, ...facts } = last;
     throw new HttpDispatchError(
       `token ${token.id} not delivered after ${attempts} attempts`,
       { tokenId: token.id, ...facts, retriable: true, attempts },
@@ -118,17 +148,70 @@ export class HttpSignalSender implements SignalSender {
     );
   }
 
+  /** One signal request: delivered, or what to remember before the next attempt. Throws on a refusal. */
+  private async sendOnce(
+    token: TokenRecord,
+    request: OutgoingRequest,
+    attempt: number,
+  ): Promise<Attempted | Delivery> {
+    const { response, body } = await this.exchange(request);
+    const problemType = problemTypeOf(response.headers, body);
+    const verdict = judgeAnswer(response.status, response.headers, problemType);
+    if (verdict.kind === 'delivered') {
+      return {
+        tokenId: token.id,
+        outcome: verdict.outcome,
+        statusCode: response.status,
+        headers: response.headers,
+        body,
+        attempts: attempt,
+      };
+    }
+    const answer = answerFacts('send', response.status, problemType);
+    if (verdict.kind === 'permanent') {
+      throw new HttpDispatchError(`peer refused token ${token.id} with ${response.status}`, {
+        tokenId: token.id,
+        ...answer,
+        retriable: false,
+        attempts: attempt,
+      });
+    }
+    return verdict.retryAfterMs === undefined ? answer : { ...answer, retryAfterMs: verdict.retryAfterMs };
+  }
+
+  /** One issue call: ISSUED when the signal may go, or what to remember before the next attempt. */
+  private async issueOnce(
+    token: TokenRecord,
+    issue: IssueCall,
+    attempt: number,
+  ): Promise<Attempted | typeof ISSUED> {
+    const { response, body } = await this.exchange(issue.request);
+    const problemType = problemTypeOf(response.headers, body);
+    const verdict = judgeIssueAnswer(response.status, response.headers, problemType);
+    if (verdict.kind === 'issued' || verdict.kind === 'already-applied') return ISSUED;
+    const answer = answerFacts('issue', response.status, problemType);
+    if (verdict.kind === 'refused') {
+      const kind = problemKindOf(problemType);
+      throw new IssueRefusedError(
+        `receiver ${issue.origin} refused to issue token ${token.id} with ${response.status}${kind ? ` ${kind}` : ''}`,
+        {
+          tokenId: token.id,
+          issuer: issue.origin,
+          ...(issue.credential === undefined ? {} : { credential: issue.credential }),
+          ...answer,
+          attempts: attempt,
+        },
+      );
+    }
+    return verdict.retryAfterMs === undefined ? answer : { ...answer, retryAfterMs: verdict.retryAfterMs };
+  }
+
   /**
    * One request and its whole answer, under the timeout and cut short by close(). A controller of its own per
    * attempt, released in `finally`: AbortSignal.any() over the sender's long-lived signal would tie every
    * request's signal to it until the timeout fires, and costs more.
    */
-  private async exchange(request: {
-    method: string;
-    url: string;
-    headers: Headers;
-    body?: string;
-  }): Promise<{ response: Response; body: string }> {
+  private async exchange(request: OutgoingRequest): Promise<{ response: Response; body: string }> {
     const attempt = new AbortController();
     const timer = setTimeout(
       () => attempt.abort(new DOMException('the peer did not answer in time', 'TimeoutError')),
@@ -155,7 +238,7 @@ export class HttpSignalSender implements SignalSender {
     this.closing.abort();
   }
 
-  private requestFor(token: TokenRecord): { method: string; url: string; headers: Headers; body?: string } {
+  private requestFor(token: TokenRecord): OutgoingRequest {
     const destination = token.destination;
     if (destination?.medium !== 'http') {
       throw new InvalidArgumentError(`token ${token.id} has no HTTP destination`, { tokenId: token.id });
@@ -188,6 +271,10 @@ export class HttpSignalSender implements SignalSender {
       body: JSON.stringify(token.payload ?? null),
     };
   }
+}
+
+function answerFacts(step: 'issue' | 'send', status: number, problemType: string | undefined): Attempted {
+  return problemType === undefined ? { step, status } : { step, status, problemType };
 }
 
 function problemTypeOf(headers: Headers, body: string): string | undefined {

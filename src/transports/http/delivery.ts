@@ -1,4 +1,4 @@
-import { DispatchFailedError } from '../../core/errors.js';
+import { DispatchFailedError, type ErrorCodes } from '../../core/errors.js';
 import { HEADERS } from './headers.js';
 import { problemKindOf } from './problems.js';
 
@@ -63,10 +63,20 @@ export class HttpDispatchError extends DispatchFailedError {
 
   constructor(
     message: string,
-    facts: { tokenId: string; status?: number; problemType?: string; retriable: boolean; attempts: number },
+    facts: {
+      tokenId: string;
+      status?: number;
+      problemType?: string;
+      retriable: boolean;
+      attempts: number;
+      /** Which call of the delivery failed last: issuing the token at the receiver, or the signal itself. */
+      step?: 'issue' | 'send';
+      [fact: string]: unknown;
+    },
     options?: ErrorOptions,
+    code?: typeof ErrorCodes.ISSUE_REFUSED,
   ) {
-    super(message, { ...facts }, options);
+    super(message, { ...facts }, options, code);
     this.status = facts.status;
     this.problemType = facts.problemType;
     this.retriable = facts.retriable;

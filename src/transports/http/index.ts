@@ -14,6 +14,16 @@ export {
 } from './edge.js';
 export { type ExactlyOnceStatus, HEADERS } from './headers.js';
 export {
+  type CredentialResolver,
+  type IssueCall,
+  IssueRefusedError,
+  type IssueVerdict,
+  issueCallFor,
+  judgeIssueAnswer,
+} from './issue-call.js';
+export { type Issued, type IssueSettings, issueToken } from './issuing.js';
+export { DEFAULT_ISSUING_PATH, type IssuingRouteOptions } from './issuing-route.js';
+export {
   type ExactlyOnceRouteConfig,
   type TollgatePluginOptions,
   tollgateOf,
@@ -42,3 +52,10 @@ export {
   problemType,
 } from './problems.js';
 export { createHttpRelay, type HttpRelayOptions } from './relay.js';
+export {
+  type IssueBody,
+  issueBodySchema,
+  type TokenView,
+  tokenView,
+  tokenViewSchema,
+} from './token-schemas.js';

@@ -239,6 +239,8 @@ const INTERNAL_CODES: Record<Exclude<ErrorCode, KindCode>, 'internal-error'> = {
   [ErrorCodes.STORE_FAILURE]: 'internal-error',
   [ErrorCodes.STORE_SCHEMA_MISSING]: 'internal-error',
   [ErrorCodes.CONFIG_INVALID]: 'internal-error',
+  // The sender's own failure (its receiver would not issue a token); it reaches a client only as a server fault.
+  [ErrorCodes.ISSUE_REFUSED]: 'internal-error',
 };
 
 const KIND_BY_CODE: ReadonlyMap<ErrorCode, ProblemKind> = new Map<ErrorCode, ProblemKind>([
