@@ -23,6 +23,7 @@ const UNIT = [
   'test/gateway/config.test.ts',
   'test/gateway/ingress.test.ts',
   'test/gateway/operations.test.ts',
+  'test/http/cross-system.test.ts',
   'test/http/delivery.test.ts',
   'test/http/problems.test.ts',
   'test/package/**/*.test.ts',
@@ -39,6 +40,7 @@ const E2E = [
   'test/gateway/postgres.test.ts',
   'test/http/crash.test.ts',
   'test/stores/multiprocess.test.ts',
+  'test/systems/two-systems.test.ts',
 ];
 
 const SOAK = ['test/soak/**'];

@@ -9,6 +9,13 @@
  * its third commit (TOLLGATE_CRASH_AT=after-commit), before it could send the shipping signal or ack. It is restarted;
  * the relay sends the stranded shipping signal. Per hop, the demo prints the signals delivered, the duplicates
  * dropped and the state changes applied — which must equal the number of orders.
+ *
+ * Then two systems that share no store (scripts/two-systems.ts), each on a SQLite file of its own:
+ *
+ *   A: orders ──AMQP──▶ A's consumer ──HTTP (token issued at B first)──▶ B's route ──AMQP──▶ B's shipments
+ *
+ * One order is delivered to A twice and one request is re-sent straight to B; the demo prints each side's view of
+ * a conversation (its own tokens, where it leaves A and enters B) and of its state.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +26,6 @@ import { connect } from 'amqplib';
 import Fastify from 'fastify';
 import { newTokenId } from '../src/core/ids.js';
 import type { Observer } from '../src/core/observer.js';
-import type { TokenStore } from '../src/core/store.js';
 import { loadConfig } from '../src/gateway/config/index.js';
 import { createLogger } from '../src/gateway/logging.js';
 import { startGateway } from '../src/gateway/runtime.js';
@@ -32,6 +38,7 @@ import {
   declareConsumerQueue,
 } from '../src/transports/amqp/index.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
+import { counter, twoSystemsDemo, waitFor } from './two-systems.js';
 
 const AMQP_URL = process.env.TOLLGATE_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const ORDERS = 5;
@@ -42,6 +49,9 @@ interface Names {
   orders: string;
   payments: string;
   shippingOut: string;
+  /** System A's orders and system B's shipments, in the two-systems part. */
+  aOrders: string;
+  bShipments: string;
 }
 
 /** A type alias, not an interface, so it is assignable to JsonValue. */
@@ -59,6 +69,8 @@ function namesFor(suffix: string): Names {
     orders: `demo.orders.${suffix}`,
     payments: `demo.payments.${suffix}`,
     shippingOut: `demo.shipping-out.${suffix}`,
+    aOrders: `demo.a-orders.${suffix}`,
+    bShipments: `demo.b-shipments.${suffix}`,
   };
 }
 
@@ -140,19 +152,6 @@ class Worker {
     child.kill('SIGTERM');
     await exited;
   }
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`demo timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function counter(store: TokenStore, key: string): Promise<number> {
-  const value = (await store.readState(key))?.value;
-  return typeof value === 'number' ? value : 0;
 }
 
 async function demo(): Promise<void> {
@@ -365,10 +364,18 @@ async function demo(): Promise<void> {
         ? `each of the ${ORDERS} orders was applied exactly once at every hop`
         : `MISMATCH: ${applied.join(', ')}`,
     );
-    process.exitCode = ok ? 0 : 1;
+
+    const separate = await twoSystemsDemo({
+      amqpUrl: AMQP_URL,
+      channel: setup,
+      dir,
+      queue: names.aOrders,
+      shipments: names.bShipments,
+    });
+    process.exitCode = ok && separate ? 0 : 1;
   } finally {
     for (const close of cleanup.reverse()) await close().catch(() => undefined);
-    for (const queue of [names.orders, names.payments, names.shippingOut]) {
+    for (const queue of [names.orders, names.payments, names.shippingOut, names.aOrders, names.bShipments]) {
       await setup.deleteQueue(queue).catch(() => undefined);
       await setup.deleteQueue(deadLetterNames(queue).queue).catch(() => undefined);
       await setup.deleteExchange(deadLetterNames(queue).exchange).catch(() => undefined);
