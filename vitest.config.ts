@@ -18,6 +18,7 @@ const UNIT = [
   'test/core/**/*.test.ts',
   'test/docs/error-codes.test.ts',
   'test/docs/gateway-settings.test.ts',
+  'test/docs/metrics.test.ts',
   'test/gateway/api.property.test.ts',
   'test/gateway/api.test.ts',
   'test/gateway/config.test.ts',
