@@ -172,13 +172,14 @@ function outcomeOf(outcome: ProcessOutcome<unknown>): TraceOutcome {
 }
 
 /** Runs one step of a traced hop in a child span; bare when the hop is not traced. */
-async function inSpan<T>(
+function inSpan<T>(
   parent: Context | undefined,
   name: string,
   attributes: () => Attributes,
   work: (inside: Context | undefined) => Promise<T>,
   settle?: (span: Span, result: T) => void,
 ): Promise<T> {
+  // Not async, as `receiving`: untraced, the step's own promise is returned without extra ticks.
   if (!parent) return work(undefined);
   const span = tracer.startSpan(name, { attributes: attributes() }, parent);
   const inside = trace.setSpan(parent, span);

@@ -6,7 +6,7 @@ import { type FieldSpec, TOKEN_FIELD_LIST, type TokenField } from '../core/token
 type Field = { readonly name: TokenField } & FieldSpec;
 
 /** The table's fields, required ones first: decoded records list their keys in this order, in every store. */
-const DECODE_ORDER: readonly Field[] = [
+export const DECODE_ORDER: readonly Field[] = [
   ...TOKEN_FIELD_LIST.filter((field) => !field.optional),
   ...TOKEN_FIELD_LIST.filter((field) => field.optional),
 ];

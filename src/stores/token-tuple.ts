@@ -1,6 +1,6 @@
 import type { TokenRecord } from '../core/token.js';
 import { TOKEN_FIELD_LIST, type TokenField } from '../core/token-fields.js';
-import { decodeToken } from './token-codec.js';
+import { DECODE_ORDER } from './token-codec.js';
 
 /*
  * The token record as the SQL stores (SQLite, PostgreSQL) write and read it, derived from the field table:
@@ -27,23 +27,33 @@ export const INSERT_COLUMNS = INSERT_COLUMN_LIST.join(', ');
 /** A row as selected with TOKEN_COLUMNS: one value per field, in table order. */
 export type TokenTuple = readonly unknown[];
 
+const JSON_FIELDS: readonly boolean[] = TOKEN_FIELD_LIST.map((field) => field.type === 'json');
+
 /** A token's values in INSERT_COLUMNS order. */
 export function tokenValues(token: TokenRecord): unknown[] {
-  const values = TOKEN_FIELD_LIST.map(({ name, type }) => {
-    const value = token[name];
-    if (value === undefined) return null;
-    return type === 'json' ? JSON.stringify(value) : value;
-  });
-  values.push(token.destination?.medium ?? null);
+  const values: unknown[] = new Array(INSERT_COLUMN_LIST.length);
+  for (let i = 0; i < TOKEN_FIELD_LIST.length; i++) {
+    const value = token[(TOKEN_FIELD_LIST[i] as { name: TokenField }).name];
+    values[i] = value === undefined ? null : JSON_FIELDS[i] ? JSON.stringify(value) : value;
+  }
+  values[TOKEN_FIELD_LIST.length] = token.destination?.medium ?? null;
   return values;
 }
 
-const POSITION = new Map<TokenField, number>(TOKEN_FIELD_LIST.map((field, i) => [field.name, i]));
+/** Where each field sits in a TokenTuple, in the codec's decode order: a read walks this plan and nothing else. */
+const READ_PLAN = DECODE_ORDER.map((field) => ({
+  name: field.name,
+  at: TOKEN_FIELD_LIST.findIndex((listed) => listed.name === field.name),
+  json: field.type === 'json',
+}));
 
+// Every token read goes through here (the cheap check of every hop), so it is a plain loop over a precomputed plan.
 export function fromTuple(row: TokenTuple): TokenRecord {
-  return decodeToken(({ name, type }) => {
-    const value = row[POSITION.get(name) as number];
-    if (value === null || value === undefined) return undefined;
-    return type === 'json' ? JSON.parse(value as string) : value;
-  });
+  const token: Record<string, unknown> = {};
+  for (const { name, at, json } of READ_PLAN) {
+    const value = row[at];
+    if (value === null || value === undefined) continue;
+    token[name] = json ? JSON.parse(value as string) : value;
+  }
+  return token as unknown as TokenRecord;
 }

@@ -21,8 +21,8 @@ export {
   issueCallFor,
   judgeIssueAnswer,
 } from './issue-call.js';
-export { type Issued, type IssueSettings, issueToken } from './issuing.js';
-export { DEFAULT_ISSUING_PATH, type IssuingRouteOptions } from './issuing-route.js';
+export { DEFAULT_ISSUING_PATH, type Issued, type IssueSettings, issueToken } from './issuing.js';
+export type { IssuingRouteOptions } from './issuing-route.js';
 export {
   type ExactlyOnceRouteConfig,
   type TollgatePluginOptions,

@@ -4,7 +4,7 @@ import { ConfigError } from '../../core/errors.js';
 import type { Observer } from '../../core/observer.js';
 import type { TokenStore } from '../../core/store.js';
 import { ApiKeys } from './api-keys.js';
-import { answerIssue, issueRouteSchema } from './issuing.js';
+import { answerIssue, DEFAULT_ISSUING_PATH, issueRouteSchema } from './issuing.js';
 import { ProblemError } from './problem-details.js';
 import { problemErrorHandler } from './problem-mapping.js';
 import type { IssueBody } from './token-schemas.js';
@@ -24,7 +24,6 @@ export interface IssuingRouteOptions {
   maxBodyBytes?: number;
 }
 
-export const DEFAULT_ISSUING_PATH = '/v1/tokens';
 const DEFAULT_TTL_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_BODY_BYTES = 256 * 1024;
 

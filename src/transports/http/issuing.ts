@@ -16,6 +16,9 @@ import {
   tokenViewSchema,
 } from './token-schemas.js';
 
+/** Where the plugin's issuing route listens unless told otherwise: the gateway's path, for one contract. */
+export const DEFAULT_ISSUING_PATH = '/v1/tokens';
+
 /**
  * Issuing a token to an outside caller: the one implementation behind the gateway's POST /v1/tokens and the
  * plugin's issuing route. The caller chooses the id, so a repeated call (a retry, a relay re-send) is the same

@@ -14,7 +14,7 @@ import type { HandlerContext } from '../../core/unit-of-work.js';
 import { answerForDropped, answerForError, answerForInProgress, type RetryAfter } from './answers.js';
 import { HEADERS, singleHeader } from './headers.js';
 import { InProgressTokens } from './in-progress.js';
-import { addIssuingRoute, type IssuingRouteOptions } from './issuing-route.js';
+import type { IssuingRouteOptions } from './issuing-route.js';
 import { LostAnswers } from './lost-answers.js';
 import { type ProblemAnswer, sendProblem } from './problem-details.js';
 import { problemErrorHandler } from './problem-mapping.js';
@@ -135,6 +135,8 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
   fastify.decorateRequest('tollgate', null);
   if (options.problemPages) problemPagesRoute(fastify, problemBase);
   if (options.issuing) {
+    // Loaded only when asked for: its strict TypeBox validator costs the process some 30 MB of code.
+    const { addIssuingRoute } = await import('./issuing-route.js');
     addIssuingRoute(fastify, options.issuing, {
       store: options.store,
       observer: observe,
