@@ -53,9 +53,12 @@ export class Dispatcher {
 
   async dispatch(tokens: readonly TokenRecord[], via: 'hop' | 'relay' | 'edge'): Promise<DispatchReport> {
     const report: DispatchReport = { dispatched: [], failed: [] };
-    if (tokens.length === 0) return report;
+    // A scheduled token leaves only through the relay, which claims it once due (making it pending): a hop
+    // hands over everything it minted, timeouts included, and those must wait.
+    const sendable = tokens.filter((token) => token.status !== 'scheduled');
+    if (sendable.length === 0) return report;
     await Promise.all(
-      tokens.map(async (token) => {
+      sendable.map(async (token) => {
         try {
           await dispatching(token, via, (traced) => this.senderFor(token).send(traced));
           report.dispatched.push(token.id);

@@ -19,8 +19,10 @@ export const ErrorCodes = {
   STORE_FAILURE: 'TOLLGATE_ERR_STORE_FAILURE',
   STORE_SCHEMA_MISSING: 'TOLLGATE_ERR_STORE_SCHEMA_MISSING',
   LIMIT_EXCEEDED: 'TOLLGATE_ERR_LIMIT_EXCEEDED',
+  SCHEDULE_BEYOND_HORIZON: 'TOLLGATE_ERR_SCHEDULE_BEYOND_HORIZON',
   INVALID_PAYLOAD: 'TOLLGATE_ERR_INVALID_PAYLOAD',
   INVALID_ARGUMENT: 'TOLLGATE_ERR_INVALID_ARGUMENT',
+  UNKNOWN_SIGNAL_TYPE: 'TOLLGATE_ERR_UNKNOWN_SIGNAL_TYPE',
   HANDLER_FAILED: 'TOLLGATE_ERR_HANDLER_FAILED',
   DISPATCH_FAILED: 'TOLLGATE_ERR_DISPATCH_FAILED',
   ISSUE_REFUSED: 'TOLLGATE_ERR_ISSUE_REFUSED',
@@ -151,6 +153,19 @@ export class StoreSchemaMissingError extends TollgateError {
 export class LimitExceededError extends TollgateError {
   constructor(message: string, details: Record<string, unknown>) {
     super(ErrorCodes.LIMIT_EXCEEDED, message, details);
+  }
+}
+/**
+ * A handler scheduled a signal due later than the horizon allows (`scheduleHorizonMs`, default 366 days): a
+ * date computed wrongly (seconds for milliseconds) would otherwise sit in the store for years. Nothing was written.
+ */
+export class ScheduleBeyondHorizonError extends TollgateError {
+  constructor(dueAt: number, horizonMs: number, latest: number) {
+    super(
+      ErrorCodes.SCHEDULE_BEYOND_HORIZON,
+      `a signal due at ${dueAt} is beyond the scheduling horizon of ${horizonMs} ms (latest ${latest})`,
+      { dueAt, horizonMs, latest },
+    );
   }
 }
 export class InvalidPayloadError extends TollgateError {

@@ -18,6 +18,7 @@ import { newTokenId } from './ids.js';
 import { checkCommitSize } from './limits.js';
 import { dropReason, fanOut, type Observer } from './observer.js';
 import { type BackoffPolicy, backoffDelay, sleep } from './retry.js';
+import { checkHorizon, DEFAULT_SCHEDULE_HORIZON_MS } from './scheduling.js';
 import { requireTokenId, screen } from './screen.js';
 import type {
   CommitFailure,
@@ -26,13 +27,14 @@ import type {
   ConsumeRequest,
   HopWrites,
   InteractiveOwnData,
+  RevokeRequest,
   StagedAction,
   StateWrite,
   TokenStore,
 } from './store.js';
 import type { StoredResponse, TokenRecord } from './token.js';
 import { hopTrace, stampEmitted, traceCommit, traceHandler, withOutcome } from './tracing.js';
-import { type HandlerContext, UnitOfWork } from './unit-of-work.js';
+import { type HandlerContext, type SchedulingAccess, UnitOfWork } from './unit-of-work.js';
 
 /** `Tx` is the store's handle on the application's own tables, as `ctx.tx`. */
 export type Handler<P, R, Tx = unknown> = (ctx: HandlerContext<P, Tx>) => Promise<R> | R;
@@ -60,6 +62,8 @@ export interface ProcessRequest<P, R, Tx = unknown> {
   respond?: (result: R) => StoredResponse | undefined;
   retry?: RetryPolicy;
   clock?: () => number;
+  /** How far ahead `ctx.schedule` may set a due time (ms). Default 366 days (DEFAULT_SCHEDULE_HORIZON_MS). */
+  scheduleHorizonMs?: number;
   /** Called on each retry, for metrics and logs. */
   onRetry?: (reason: 'version-conflict' | 'transient', attempt: number) => void;
   /** Told of every outcome (processed, dropped, rejected, retries). */
@@ -161,6 +165,8 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
   const tokenId = requireTokenId(request.tokenId);
   const payloadFingerprint = fingerprintOf(request.payload);
   const trace = hopTrace(request.span);
+  const horizonMs = checkHorizon(request.scheduleHorizonMs ?? DEFAULT_SCHEDULE_HORIZON_MS);
+  const scheduling: SchedulingAccess = { getToken: (id) => store.getToken(id), horizonMs };
 
   const read = () => withTransientRetry(() => store.getToken(tokenId), retry.transient, request.onRetry);
   // Runs whose commit may have landed although the store's answer did not, by commit id: if the token turns
@@ -190,6 +196,7 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
       now: clock(),
       retry,
       trace,
+      scheduling,
     };
     const own = store.ownData;
     const { outcome, processed } =
@@ -287,6 +294,8 @@ interface Hop<P, R, Tx> {
   retry: RetryPolicy;
   /** The traced hop's context, undefined when nobody records. */
   trace: Context | undefined;
+  /** For ctx.schedule and ctx.cancel. */
+  scheduling: SchedulingAccess;
 }
 
 interface AttemptResult<R> {
@@ -311,6 +320,7 @@ async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResul
     request.endpoint,
     now,
     session?.handle,
+    hop.scheduling,
   );
   const result = await traceHandler(hop, token.conversationId, () =>
     runHandler(request.handler, work, tokenId),
@@ -318,7 +328,8 @@ async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResul
   stampEmitted(work.stagedTokens, hop.trace);
   const response = request.respond?.(result);
   const own = session?.staged() ?? [];
-  checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, own));
+  const revokes = work.stagedRevokes;
+  checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, own, revokes));
   const processed = processedOf(token, result, work.stagedTokens, response, attempt);
   crashPoint('before-commit');
   const commit: CommitRequest = {
@@ -328,6 +339,7 @@ async function stagedAttempt<P, R, Tx>(hop: Hop<P, R, Tx>): Promise<AttemptResul
     now,
   };
   if (own.length > 0) commit.own = own;
+  if (revokes.length > 0) commit.revokes = revokes;
   const outcome = await traceCommit(hop, token.conversationId, () =>
     commitWithRetry(request.store, commit, hop.retry.transient, (n) => request.onRetry?.('transient', n)),
   );
@@ -357,6 +369,7 @@ async function interactiveAttempt<P, R, Tx>(
           request.endpoint,
           now,
           open.handle,
+          hop.scheduling,
         );
         // Unwrapped, so the store sees its own driver's errors (a deadlock in the handler's SQL is a re-run).
         const result = await traceHandler(
@@ -367,11 +380,13 @@ async function interactiveAttempt<P, R, Tx>(
         );
         stampEmitted(work.stagedTokens, hop.trace);
         const response = request.respond?.(result);
-        checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, []));
+        const revokes = work.stagedRevokes;
+        checkCommitSize(commitItemSizes(work.stagedWrites, work.stagedTokens, response, [], revokes));
         processed = processedOf(token, result, work.stagedTokens, response, attempt);
         crashPoint('before-commit');
         const writes: HopWrites<R> = { value: result, writes: work.stagedWrites, mints: work.stagedTokens };
         if (response) writes.response = response;
+        if (revokes.length > 0) writes.revokes = revokes;
         return writes;
       });
     const outcome = await traceCommit(hop, undefined, transact);
@@ -464,6 +479,7 @@ function commitItemSizes(
   mints: TokenRecord[],
   response: StoredResponse | undefined,
   own: readonly StagedAction[],
+  revokes: readonly RevokeRequest[],
 ): number[] {
   const consumed = 512 + (response ? Buffer.byteLength(JSON.stringify(response)) : 0);
   return [
@@ -471,5 +487,7 @@ function commitItemSizes(
     ...writes.map((w) => Buffer.byteLength(w.key) + Buffer.byteLength(JSON.stringify(w.value ?? null)) + 32),
     ...mints.map((t) => Buffer.byteLength(JSON.stringify(t))),
     ...own.map((action) => action.bytes),
+    // A revoke rewrites the token's status and drops its payload: a small item each.
+    ...revokes.map((revoke) => 64 + Buffer.byteLength(revoke.tokenId)),
   ];
 }

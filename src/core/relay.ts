@@ -3,6 +3,7 @@ import type { Dispatcher, DispatchReport } from './dispatcher.js';
 import { isPermanentDispatchFailure } from './errors.js';
 import { type Logger, silentLogger } from './observer.js';
 import type { TokenStore } from './store.js';
+import type { TokenRecord } from './token.js';
 
 export interface RelayOptions {
   store: TokenStore;
@@ -15,6 +16,11 @@ export interface RelayOptions {
   batchSize?: number;
   /** Pause between passes (jittered ±20% so relays in several processes drift apart). Default 2 s. */
   intervalMs?: number;
+  /**
+   * How often to look for scheduled tokens that came due, between the passes (jittered like them). Default
+   * 250 ms: a signal is sent at most about this long after its due time, plus the send. 0: only in the passes.
+   */
+  dueIntervalMs?: number;
   /** Only tokens for this medium (a process without an HTTP client leaves HTTP tokens to others). */
   medium?: 'amqp' | 'http';
   /** Tombstone purge and issued-token expiry run every this many passes (0 = never). Default 30. */
@@ -24,6 +30,9 @@ export interface RelayOptions {
 }
 
 export interface RelayPass {
+  /** Scheduled tokens that came due and were claimed to be sent now (their sends count in dispatched/failed). */
+  due: number;
+  /** Pending tokens claimed for a re-send. */
   claimed: number;
   dispatched: number;
   failed: number;
@@ -39,7 +48,9 @@ export interface RelayStats extends RelayPass {
 }
 
 /**
- * Re-dispatches tokens left pending (their process crashed after commit, or the broker/peer refused them).
+ * Sends scheduled tokens once they are due (claimDue moves each to `pending` for exactly one relay, earliest due
+ * first), and re-dispatches tokens left pending (their process crashed after commit, or the broker/peer refused
+ * them; a due token whose relay died after its claim is among them once its lease runs out).
  * Safe to run in every process: the store's lease makes two relays rarely send the same token at once,
  * and if they do the receiver drops the copy.
  *
@@ -52,9 +63,14 @@ export class Relay {
   private readonly options: Required<Omit<RelayOptions, 'medium'>> & { medium?: 'amqp' | 'http' };
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<RelayPass> | undefined;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private firing: Promise<Sends> | undefined;
   private stopped = true;
+  /** Set by stop(): a due run in progress ends after its current batch. */
+  private halting = false;
   readonly stats: RelayStats = {
     passes: 0,
+    due: 0,
     claimed: 0,
     dispatched: 0,
     failed: 0,
@@ -69,6 +85,7 @@ export class Relay {
       leaseMs: 30_000,
       batchSize: 100,
       intervalMs: 2_000,
+      dueIntervalMs: 250,
       housekeepingEvery: 30,
       logger: silentLogger,
       clock: Date.now,
@@ -76,7 +93,10 @@ export class Relay {
     };
   }
 
-  /** One pass: claim due tokens and dispatch them. Also callable directly (tests, operator "redispatch"). */
+  /**
+   * One pass: send the scheduled tokens that came due, then re-send the pending tokens left behind, then (every
+   * `housekeepingEvery` passes) expire and purge. Also callable directly (tests, operator "redispatch").
+   */
   async runOnce(): Promise<RelayPass> {
     if (this.running) return this.running;
     this.running = this.pass().finally(() => {
@@ -88,34 +108,44 @@ export class Relay {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.halting = false;
     this.schedule();
+    this.scheduleDue();
   }
 
   /** Stops scheduling and waits for a pass in progress. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.halting = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.dueTimer) clearTimeout(this.dueTimer);
     this.timer = undefined;
+    this.dueTimer = undefined;
     await this.running?.catch(() => undefined);
+    await this.firing?.catch(() => undefined);
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    const base = this.options.intervalMs;
-    const jitter = Math.floor(base * 0.2);
-    this.timer = setTimeout(
-      () => {
-        this.runOnce()
-          .catch((error) => this.options.logger.warn({ err: error }, 'relay pass failed'))
-          .finally(() => this.schedule());
-      },
-      base + (jitter > 0 ? randomInt(-jitter, jitter + 1) : 0),
+    this.timer = repeatAfter(this.options.intervalMs, () =>
+      this.runOnce()
+        .catch((error) => this.options.logger.warn({ err: error }, 'relay pass failed'))
+        .finally(() => this.schedule()),
     );
-    this.timer.unref();
+  }
+
+  private scheduleDue(): void {
+    if (this.stopped || this.options.dueIntervalMs <= 0) return;
+    this.dueTimer = repeatAfter(this.options.dueIntervalMs, () =>
+      this.fireDue()
+        .catch((error) => this.options.logger.warn({ err: error }, 'relay could not send due tokens'))
+        .finally(() => this.scheduleDue()),
+    );
   }
 
   private async pass(): Promise<RelayPass> {
-    const { store, dispatcher, delayMs, leaseMs, batchSize, medium, clock, housekeepingEvery } = this.options;
+    const { store, delayMs, leaseMs, batchSize, medium, clock, housekeepingEvery } = this.options;
+    const fired = await this.fireDue();
     const now = clock();
     const claimed = await store.claimPending({
       mintedBefore: now - delayMs,
@@ -124,12 +154,13 @@ export class Relay {
       limit: batchSize,
       ...(medium ? { medium } : {}),
     });
-    const report = await dispatcher.dispatch(claimed, 'relay');
+    const resent = await this.send(claimed, now);
     const pass: RelayPass = {
+      due: fired.tokens,
       claimed: claimed.length,
-      dispatched: report.dispatched.length,
-      failed: report.failed.length,
-      givenUp: await this.giveUpRefused(report, now),
+      dispatched: fired.dispatched + resent.dispatched,
+      failed: fired.failed + resent.failed,
+      givenUp: fired.givenUp + resent.givenUp,
       expired: 0,
       purged: 0,
     };
@@ -139,14 +170,57 @@ export class Relay {
       pass.purged = await store.purge(now);
     }
     this.stats.claimed += pass.claimed;
-    this.stats.dispatched += pass.dispatched;
-    this.stats.failed += pass.failed;
-    this.stats.givenUp += pass.givenUp;
     this.stats.expired += pass.expired;
     this.stats.purged += pass.purged;
     this.stats.lastPassAt = now;
     if (pass.claimed > 0) this.options.logger.info({ ...pass }, 'relay re-dispatched pending tokens');
     return pass;
+  }
+
+  /**
+   * Sends the scheduled tokens that came due, earliest first, a batch at a time until none is left. One run at a
+   * time per relay (a pass and the due timer share it); across processes, claimDue gives each token to one.
+   * A token whose send fails stays pending under its lease: the pending pass sends it again after the lease.
+   */
+  private fireDue(): Promise<Sends> {
+    if (this.firing) return this.firing.then(() => NO_SENDS);
+    this.firing = this.drainDue().finally(() => {
+      this.firing = undefined;
+    });
+    return this.firing;
+  }
+
+  private async drainDue(): Promise<Sends> {
+    const { store, leaseMs, batchSize, medium, clock } = this.options;
+    const total: Sends = { ...NO_SENDS };
+    for (let round = 0; round < MAX_DUE_ROUNDS; round++) {
+      const now = clock();
+      const claimed = await store.claimDue({ now, leaseMs, limit: batchSize, ...(medium ? { medium } : {}) });
+      this.stats.due += claimed.length;
+      const sent = await this.send(claimed, now);
+      total.tokens += claimed.length;
+      total.dispatched += sent.dispatched;
+      total.failed += sent.failed;
+      total.givenUp += sent.givenUp;
+      if (claimed.length < batchSize || this.halting) break;
+    }
+    if (total.tokens > 0) this.options.logger.debug({ ...total }, 'relay sent due scheduled tokens');
+    return total;
+  }
+
+  /** Dispatches claimed tokens and gives up those refused for good; counts into the stats. */
+  private async send(tokens: TokenRecord[], now: number): Promise<Sends> {
+    const report = await this.options.dispatcher.dispatch(tokens, 'relay');
+    const sent: Sends = {
+      tokens: tokens.length,
+      dispatched: report.dispatched.length,
+      failed: report.failed.length,
+      givenUp: await this.giveUpRefused(report, now),
+    };
+    this.stats.dispatched += sent.dispatched;
+    this.stats.failed += sent.failed;
+    this.stats.givenUp += sent.givenUp;
+    return sent;
   }
 
   /** Revokes the tokens the receiver refused for good; a token that moved on meanwhile is left as it is. */
@@ -170,4 +244,25 @@ export class Relay {
     }
     return givenUp;
   }
+}
+
+/** What one batch of sends came to. */
+interface Sends {
+  tokens: number;
+  dispatched: number;
+  failed: number;
+  givenUp: number;
+}
+
+const NO_SENDS: Readonly<Sends> = { tokens: 0, dispatched: 0, failed: 0, givenUp: 0 };
+
+/** Batches one due run claims at most before it yields to the next timer (a backlog of 100 batches). */
+const MAX_DUE_ROUNDS = 100;
+
+/** A timer after `base` ms jittered ±20% (so relays in several processes drift apart), not holding the process. */
+function repeatAfter(base: number, run: () => void): NodeJS.Timeout {
+  const jitter = Math.floor(base * 0.2);
+  const timer = setTimeout(run, base + (jitter > 0 ? randomInt(-jitter, jitter + 1) : 0));
+  timer.unref();
+  return timer;
 }

@@ -2,6 +2,7 @@ import {
   ErrorCodes,
   FingerprintMismatchError,
   InvalidTokenError,
+  InvalidTransitionError,
   TokenConsumedError,
   TokenExpiredError,
   TokenRevokedError,
@@ -26,6 +27,9 @@ export function screen(
       return { kind: 'dropped', error: new TokenRevokedError(tokenId), token };
     case 'expired':
       return { kind: 'dropped', error: new TokenExpiredError(tokenId), token };
+    case 'scheduled':
+      // Not due yet: nobody was sent this signal, so a copy is not one to apply. Nothing changes; it is refused.
+      throw new InvalidTransitionError(tokenId, 'scheduled', 'consumed');
     default:
       break;
   }

@@ -31,11 +31,28 @@ export interface ConsumeRequest {
   response?: StoredResponse;
 }
 
+/**
+ * A staged revoke (`ctx.cancel`): the token moves to `revoked` only if it is still in the status the handler
+ * read. Otherwise the store answers `{ kind: 'version-conflict', key: 'token:<id>' }` and the handler re-runs
+ * on fresh data, so a cancel racing a relay's claim or a receiver's consume has exactly one winner.
+ */
+export interface RevokeRequest {
+  tokenId: string;
+  expectedStatus: TokenStatus;
+}
+
+/** The conflict key a failed revoke condition reports. */
+export function revokeConflictKey(tokenId: string): string {
+  return `token:${tokenId}`;
+}
+
 /** Everything one handler run changes, committed as one store transaction. */
 export interface CommitRequest {
   consume: ConsumeRequest;
   writes: StateWrite[];
   mints: TokenRecord[];
+  /** Tokens the handler cancelled, each conditioned on the status it read. */
+  revokes?: RevokeRequest[];
   /** What the handler staged on the application's own tables (staged stores only), in the order staged. */
   own?: readonly StagedAction[];
   now: number;
@@ -81,11 +98,20 @@ export interface ListOptions {
   cursor?: string;
   /** Only tokens minted strictly before this instant (ms since epoch). */
   mintedBefore?: number;
+  /**
+   * `scheduled` listings only (ignored for other statuses): only tokens due strictly before this instant. A
+   * `scheduled` listing is ordered by due time (earliest first), every other by minting time.
+   */
+  dueBefore?: number;
 }
 
 export interface InFlightStats {
+  /** Tokens in flight, scheduled ones included. */
   count: number;
-  /** mintedAt of the oldest in-flight token, if any. */
+  /**
+   * mintedAt of the oldest in-flight token that is not waiting for its due time, if any: a timeout due next month
+   * is not a stuck signal, so scheduled tokens do not age this figure (nor the gauge and alerts built on it).
+   */
   oldestMintedAt?: number;
 }
 
@@ -98,6 +124,16 @@ export interface ClaimOptions {
   now: number;
   leaseMs: number;
   limit: number;
+  medium?: 'amqp' | 'http';
+}
+
+export interface DueClaimOptions {
+  /** Tokens due at or before this instant are claimed. */
+  now: number;
+  /** The claimed token's lease: the pending relay leaves it alone until `now + leaseMs`. */
+  leaseMs: number;
+  limit: number;
+  /** Only tokens for this medium (a relay without a sender for the other leaves those to relays that have one). */
   medium?: 'amqp' | 'http';
 }
 
@@ -147,6 +183,8 @@ export interface HopWrites<T> {
   value: T;
   writes: StateWrite[];
   mints: TokenRecord[];
+  /** Tokens the handler cancelled (as CommitRequest.revokes). */
+  revokes?: RevokeRequest[];
   /** HTTP: the answer kept on the consumed token for replay. */
   response?: StoredResponse;
 }
@@ -171,12 +209,19 @@ export interface TokenStore<Tx = unknown> {
   commit(request: CommitRequest): Promise<CommitResult>;
   /** pending → dispatched for each id still pending; returns how many moved. */
   markDispatched(ids: string[], now: number): Promise<number>;
-  /** issued|pending|dispatched → revoked. Throws InvalidTransitionError / UnknownTokenError otherwise. */
+  /** scheduled|issued|pending|dispatched → revoked. Throws InvalidTransitionError / UnknownTokenError otherwise. */
   revoke(id: string, now: number): Promise<TokenRecord>;
   /** issued tokens past their expiresAt → expired; returns how many moved. */
   expireIssued(now: number, limit?: number): Promise<number>;
   /** Leases pending tokens for re-dispatch (attempts + 1). A token leased by one caller is skipped by others. */
   claimPending(options: ClaimOptions): Promise<TokenRecord[]>;
+  /**
+   * Moves `scheduled` tokens due at or before `now` to `pending`, earliest `dueAt` first (then id), with
+   * `leaseUntil = now + leaseMs` and `attempts + 1`, and returns them as they now are. Atomic per token: two
+   * callers racing never get the same token. A claimed token whose sender dies is re-sent by the pending relay
+   * after its lease.
+   */
+  claimDue(options: DueClaimOptions): Promise<TokenRecord[]>;
   /** Makes a pending token due for the relay now (clears its lease) — operator "redispatch". */
   releaseLease(id: string): Promise<void>;
   listByStatus(status: TokenStatus, options?: ListOptions): Promise<Page<TokenRecord>>;

@@ -68,6 +68,7 @@ export const TOKEN_FIELDS = {
   leaseUntil: { type: 'instant', optional: true },
   retainUntil: { type: 'instant', optional: true },
   commitId: { type: 'text', optional: true },
+  dueAt: { type: 'instant', optional: true },
 } as const satisfies TokenFieldTable;
 
 export type TokenField = keyof typeof TOKEN_FIELDS;

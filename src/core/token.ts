@@ -1,9 +1,17 @@
 import type { JsonValue } from './fingerprint.js';
 
-export type TokenStatus = 'issued' | 'pending' | 'dispatched' | 'consumed' | 'expired' | 'revoked';
+export type TokenStatus =
+  | 'issued'
+  | 'scheduled'
+  | 'pending'
+  | 'dispatched'
+  | 'consumed'
+  | 'expired'
+  | 'revoked';
 
 export const TOKEN_STATUSES: readonly TokenStatus[] = [
   'issued',
+  'scheduled',
   'pending',
   'dispatched',
   'consumed',
@@ -64,15 +72,22 @@ export interface TokenRecord {
   leaseUntil?: number;
   /** When the store may forget this record (tombstone retention / expired issued tokens). */
   retainUntil?: number;
+  /**
+   * Scheduled tokens: when the signal is due. Until then the token is `scheduled` (not consumable, not sent);
+   * a relay's `claimDue` then moves it to `pending` and sends it. Kept on the record after that.
+   */
+  dueAt?: number;
 }
 
 /** Statuses in which a token can still be consumed. */
 export const LIVE_STATUSES: readonly TokenStatus[] = ['issued', 'pending', 'dispatched'];
-/** Statuses counted as "in flight": minted, not yet consumed or ended. */
-export const IN_FLIGHT_STATUSES = LIVE_STATUSES;
+/** Statuses counted as "in flight": minted, not yet consumed or ended (a scheduled token waits to be sent). */
+export const IN_FLIGHT_STATUSES: readonly TokenStatus[] = [...LIVE_STATUSES, 'scheduled'];
 
 const NEXT: Readonly<Record<TokenStatus, readonly TokenStatus[]>> = {
   issued: ['consumed', 'expired', 'revoked'],
+  // Due: a relay claimed it (claimDue). Cancelled: a handler's ctx.cancel, or an operator's revoke.
+  scheduled: ['pending', 'revoked'],
   pending: ['dispatched', 'consumed', 'revoked'],
   dispatched: ['consumed', 'revoked'],
   consumed: [],

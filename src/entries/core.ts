@@ -28,6 +28,7 @@ export {
 } from '../core/processor.js';
 export { Relay, type RelayOptions, type RelayPass, type RelayStats } from '../core/relay.js';
 export type { BackoffPolicy } from '../core/retry.js';
+export { DEFAULT_SCHEDULE_HORIZON_MS, type ScheduleWhen, scheduledToken } from '../core/scheduling.js';
 export type * from '../core/store.js';
 export * from '../core/token.js';
 // Span names and attribute keys, for users who filter or assert on Tollgate's spans.

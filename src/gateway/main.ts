@@ -1,4 +1,5 @@
 import { ErrorCodes, isTollgateError } from '../core/errors.js';
+import { MIGRATION_FILES } from '../stores/postgres/schema.js';
 import { configSecrets, describeStore, ENV, type GatewayConfig, loadConfig } from './config/index.js';
 import { createLogger, type GatewayLogger } from './logging.js';
 import { type RunningGateway, startGateway } from './runtime.js';
@@ -77,7 +78,7 @@ function startFacts(config: GatewayConfig, error: unknown): Record<string, unkno
   ) {
     facts.hint =
       `set ${ENV.postgresCreateTables}=true to create schema "${config.store.schema}" at start, or apply ` +
-      'deploy/postgres/001_tollgate.sql (schema "tollgate") before starting';
+      `${MIGRATION_FILES.map((file) => `deploy/postgres/${file}`).join(', then ')} (schema "tollgate") before starting`;
   }
   return facts;
 }

@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { tokenId, tokenStatus, tokenViewSchema } from '../transports/http/token-schemas.js';
+import { dueBeforeQuery, tokenId, tokenStatus, tokenViewSchema } from '../transports/http/token-schemas.js';
 
 /**
  * TypeBox schemas of every request and response. Fastify validates and serialises with them, the route types
@@ -23,6 +23,7 @@ export const listQuerySchema = Type.Object(
         description: 'only tokens minted before: an age in milliseconds, or an ISO 8601 instant',
       }),
     ),
+    dueBefore: Type.Optional(dueBeforeQuery()),
     limit: Type.Optional(
       Type.String({ pattern: '^([1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' }),
     ),

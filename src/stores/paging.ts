@@ -21,6 +21,11 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.mintedAt, position.id])).toString('base64url');
 }
 
+/** A `scheduled` listing is ordered by due time: its cursor holds the due time where others hold the minting time. */
+export function encodeDueCursor(token: { dueAt?: number; id: string }): string {
+  return encodeCursor({ mintedAt: token.dueAt ?? 0, id: token.id });
+}
+
 export function decodeCursor(cursor: string): Position {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

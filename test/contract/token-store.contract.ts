@@ -12,6 +12,7 @@ import { pendingToken } from '../../src/core/mint.js';
 import { processSignal } from '../../src/core/processor.js';
 import type { TokenStore } from '../../src/core/store.js';
 import type { Destination, TokenRecord } from '../../src/core/token.js';
+import { schedulingContract } from './scheduling.contract.js';
 
 export interface ContractStoreOptions {
   tombstoneRetentionMs?: number;
@@ -572,4 +573,5 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       await store.close();
     });
   });
+  schedulingContract(name, createStore);
 }

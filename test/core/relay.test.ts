@@ -4,6 +4,7 @@ import { DispatchFailedError } from '../../src/core/errors.js';
 import { newTokenId } from '../../src/core/ids.js';
 import { pendingToken } from '../../src/core/mint.js';
 import { Relay } from '../../src/core/relay.js';
+import { scheduledToken } from '../../src/core/scheduling.js';
 import type { TokenRecord } from '../../src/core/token.js';
 import { SqliteTokenStore } from '../../src/stores/sqlite/sqlite-store.js';
 
@@ -98,4 +99,103 @@ describe('relay (real SQLite store)', () => {
     expect(relay.stats).toMatchObject({ failed: 3, givenUp: 1 });
     await store.close();
   });
+
+  it('sends scheduled tokens once they are due, earliest first, and reports them as due', async () => {
+    const { store, sender, relay, time } = scheduledSetup();
+    const at = (dueAt: number, n: number) =>
+      scheduledToken(
+        { destination: queue, payload: { n } },
+        { mintedBy: 'e', now: time.now - 60_000 },
+        dueAt,
+      );
+    const later = at(time.now + 1000, 1);
+    const sooner = at(time.now + 500, 2);
+    const far = at(time.now + 60_000, 3);
+    await store.mint([later, sooner, far]);
+
+    expect(await relay.runOnce()).toMatchObject({ due: 0, claimed: 0, dispatched: 0 });
+    time.now += 1000;
+    expect(await relay.runOnce()).toMatchObject({ due: 2, claimed: 0, dispatched: 2, failed: 0 });
+    expect(sender.sent).toEqual([sooner.id, later.id]);
+    expect((await store.getToken(later.id))?.status).toBe('dispatched');
+    expect((await store.getToken(far.id))?.status).toBe('scheduled');
+    expect(await relay.runOnce()).toMatchObject({ due: 0, dispatched: 0 });
+    expect(relay.stats).toMatchObject({ passes: 3, due: 2, dispatched: 2 });
+    await store.close();
+  });
+
+  it('leaves a due token whose send failed pending under its lease; the pending pass re-sends it after', async () => {
+    const { store, sender, relay, time } = scheduledSetup();
+    const timeout = scheduledToken(
+      { destination: queue, payload: {} },
+      { mintedBy: 'e', now: time.now - 1 },
+      time.now,
+    );
+    await store.mint([timeout]);
+    sender.failing.add(timeout.id);
+    expect(await relay.runOnce()).toMatchObject({ due: 1, failed: 1 });
+    expect(await store.getToken(timeout.id)).toMatchObject({
+      status: 'pending',
+      leaseUntil: time.now + 10_000,
+    });
+    sender.failing.clear();
+    time.now += 5_000;
+    expect(await relay.runOnce()).toMatchObject({ due: 0, claimed: 0 });
+    time.now += 6_000;
+    expect(await relay.runOnce()).toMatchObject({ due: 0, claimed: 1, dispatched: 1 });
+    expect(sender.sent).toEqual([timeout.id]);
+    await store.close();
+  });
+
+  it('drains a backlog of due tokens in batches, and looks for due tokens between passes', async () => {
+    const store = new SqliteTokenStore({ filename: ':memory:' });
+    const sender = new RecordingSender();
+    const dispatcher = new Dispatcher({ store, senders: [sender] });
+    const relay = new Relay({
+      store,
+      dispatcher,
+      batchSize: 10,
+      intervalMs: 3_600_000,
+      dueIntervalMs: 20,
+      housekeepingEvery: 0,
+    });
+    const now = Date.now();
+    const backlog = Array.from({ length: 35 }, (_, n) =>
+      scheduledToken({ destination: queue, payload: { n } }, { mintedBy: 'e', now }, now - 35 + n),
+    );
+    await store.mint(backlog);
+    expect(await relay.runOnce()).toMatchObject({ due: 35, dispatched: 35 });
+    expect(sender.sent).toEqual(backlog.map((t) => t.id));
+
+    relay.start();
+    try {
+      const soon = scheduledToken(
+        { destination: queue, payload: {} },
+        { mintedBy: 'e', now },
+        Date.now() + 50,
+      );
+      await store.mint([soon]);
+      const deadline = Date.now() + 2_000;
+      while (!sender.sent.includes(soon.id) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+      expect(sender.sent).toContain(soon.id);
+      expect(relay.stats.due).toBe(36);
+    } finally {
+      await relay.stop();
+      await store.close();
+    }
+  });
 });
+
+const queue = { medium: 'amqp', exchange: 'x', routingKey: 'k' } as const;
+
+/** A relay on an in-memory store with a clock the test moves (`time.now`). */
+function scheduledSetup() {
+  const time = { now: 1_700_000_000_000 };
+  const clock = () => time.now;
+  const store = new SqliteTokenStore({ filename: ':memory:' });
+  const sender = new RecordingSender();
+  const dispatcher = new Dispatcher({ store, senders: [sender], clock });
+  const relay = new Relay({ store, dispatcher, clock, delayMs: 5000, leaseMs: 10_000, housekeepingEvery: 0 });
+  return { store, sender, relay, time };
+}

@@ -47,11 +47,15 @@ describe('status machine', () => {
         'pending->consumed',
         'pending->dispatched',
         'pending->revoked',
+        'scheduled->pending',
+        'scheduled->revoked',
       ].sort(),
     );
     // no cycles: nothing ever returns to a status it left
     for (const from of TOKEN_STATUSES) expect(canTransition(from, from)).toBe(false);
     expect(sourcesOf('consumed').sort()).toEqual(['dispatched', 'issued', 'pending']);
+    // A scheduled token is never consumed before a relay has claimed it (scheduled -> pending).
+    expect(sourcesOf('revoked').sort()).toEqual(['dispatched', 'issued', 'pending', 'scheduled']);
   });
 });
 

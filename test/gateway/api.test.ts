@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/core/fingerprint.js';
 import { pendingToken } from '../../src/core/mint.js';
+import { scheduledToken } from '../../src/core/scheduling.js';
 import type { TokenStore } from '../../src/core/store.js';
 import type { TokenRecord } from '../../src/core/token.js';
 import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
@@ -289,9 +290,38 @@ describe('GET /v1/tokens (listing)', () => {
     ['a malformed olderThan', '?status=issued&olderThan=yesterday'],
     ['an impossible ISO olderThan', '?status=issued&olderThan=2020-13-45T99:99:99Z'],
     ['a malformed conversation', '?conversation=a%20b'],
+    ['dueBefore without status=scheduled', '?status=pending&dueBefore=1700000000000'],
+    ['a malformed dueBefore', '?status=scheduled&dueBefore=tomorrow'],
     ['an unknown parameter', '?status=issued&sort=desc'],
   ])('refuses %s with 400', async (_what, query) => {
     expectProblem(await get(`/v1/tokens${query}`), 400, 'validation');
+  });
+});
+
+describe('GET /v1/tokens (scheduled)', () => {
+  it('shows dueAt and lists what is due soon, earliest first (dueBefore in ms or ISO)', async () => {
+    const destination = { medium: 'amqp', exchange: 'payments', routingKey: 'timed-out' } as const;
+    const base = Date.parse('2030-01-01T00:00:00.000Z');
+    const tokens = [30, 10, 20].map((minutes) =>
+      scheduledToken(
+        { destination, payload: { minutes } },
+        { mintedBy: 'payments', now: Date.now() },
+        base + minutes * 60_000,
+      ),
+    );
+    await gw.store.mint(tokens);
+    const [in30, in10, in20] = tokens.map((t) => t.id);
+    const view = (await get(`/v1/tokens/${in10}`)).json();
+    expect(view).toMatchObject({ status: 'scheduled', dueAt: '2030-01-01T00:10:00.000Z' });
+    const all = (await get('/v1/tokens?status=scheduled')).json();
+    expect(all.items.map((t: { id: string }) => t.id)).toEqual([in10, in20, in30]);
+    const soon = (await get(`/v1/tokens?status=scheduled&dueBefore=${base + 25 * 60_000}`)).json();
+    expect(soon.items.map((t: { id: string }) => t.id)).toEqual([in10, in20]);
+    const iso = encodeURIComponent('2030-01-01T00:15:00Z');
+    expect((await get(`/v1/tokens?status=scheduled&dueBefore=${iso}`)).json().items).toHaveLength(1);
+    const page = (await get('/v1/tokens?status=scheduled&limit=2')).json();
+    const next = (await get(`/v1/tokens?status=scheduled&limit=2&cursor=${page.cursor}`)).json();
+    expect(next.items.map((t: { id: string }) => t.id)).toEqual([in30]);
   });
 });
 
@@ -486,6 +516,7 @@ describe('problems and documents', () => {
         'delete /v1/tokens/{id} revokeToken',
         'post /v1/tokens/{id}/redispatch redispatchToken',
         'get /v1/conversations/{id} getConversation',
+        'get /v1/processes/{name}/{id} getProcess',
         'post /v1/signals/{route} postSignal',
         'get /health/live live',
         'get /health/ready ready',
@@ -510,6 +541,7 @@ describe('problems and documents', () => {
       'status',
       'conversation',
       'olderThan',
+      'dueBefore',
       'limit',
       'cursor',
     ]);

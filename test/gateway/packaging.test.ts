@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { DEFAULTS, ENV, ENV_NAMES, loadConfig } from '../../src/gateway/config/index.js';
+import { MIGRATION_FILES } from '../../src/stores/postgres/schema.js';
 import { testGateway } from './support.js';
 
 /**
@@ -191,7 +192,7 @@ describe('deploy/ (Kubernetes and DynamoDB)', () => {
 });
 
 describe('PostgreSQL packaging (compose profile and Kubernetes variant)', () => {
-  const SCHEMA_SQL = 'deploy/postgres/001_tollgate.sql';
+  const MIGRATIONS_DIR = 'deploy/postgres';
   const [compose] = yamlDocs('docker-compose.yml');
   const services = at(compose, 'services') as Record<string, Doc>;
 
@@ -204,9 +205,11 @@ describe('PostgreSQL packaging (compose profile and Kubernetes variant)', () => 
     // The init scripts run on a server that listens on its socket only: a TCP probe waits for them.
     expect(probe.slice(probe.indexOf('-h'), probe.indexOf('-h') + 2)).toEqual(['-h', '127.0.0.1']);
     const mounts = (postgres.volumes as string[]).map((v) => v.split(':'));
-    const init = mounts.find(([, target]) => target?.startsWith('/docker-entrypoint-initdb.d/'));
-    expect(init?.[0]).toBe(`./${SCHEMA_SQL}`);
-    expect(existsSync(join(ROOT, SCHEMA_SQL)), SCHEMA_SQL).toBe(true);
+    // The whole folder: the entrypoint runs its files in name order, which is the migrations' order.
+    const init = mounts.find(([, target]) => target?.startsWith('/docker-entrypoint-initdb.d'));
+    expect(init?.[0]).toBe(`./${MIGRATIONS_DIR}`);
+    expect(init?.[1]).toBe('/docker-entrypoint-initdb.d');
+    expect(readdirSync(join(ROOT, MIGRATIONS_DIR)).sort()).toEqual([...MIGRATION_FILES].sort());
   });
 
   it('compose: a gateway on PostgreSQL with settings config.ts accepts, beside the DynamoDB one', () => {
@@ -228,8 +231,10 @@ describe('PostgreSQL packaging (compose profile and Kubernetes variant)', () => 
     expect(decodeURIComponent(url.username)).toBe(pgEnv.POSTGRES_USER);
     expect(decodeURIComponent(url.password)).toBe(pgEnv.POSTGRES_PASSWORD);
     expect(url.pathname).toBe(`/${pgEnv.POSTGRES_DB}`);
-    // The mounted file creates the schema the gateway is told to use.
-    expect(read(SCHEMA_SQL)).toMatch(new RegExp(`CREATE SCHEMA[^;]*\\b${config.store.schema}\\b`, 'i'));
+    // The first mounted migration creates the schema the gateway is told to use.
+    expect(read(`${MIGRATIONS_DIR}/${MIGRATION_FILES[0]}`)).toMatch(
+      new RegExp(`CREATE SCHEMA[^;]*\\b${config.store.schema}\\b`, 'i'),
+    );
     expect(config.host).toBe('0.0.0.0');
     // Its own host port, so both gateways can run at once.
     const published = (gateway.ports as string[]).map((p) => p.split(':'));

@@ -33,6 +33,7 @@ const full: Required<TokenRecord> = {
   response: { statusCode: 201, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' },
   leaseUntil: 1_700_000_030_000,
   retainUntil: 1_700_086_400_000,
+  dueAt: 1_700_000_060_000,
 };
 
 const minimal: TokenRecord = {
@@ -75,7 +76,8 @@ describe('each store keeps its stored format', () => {
   it('SQL stores: the columns the schemas have', () => {
     expect(TOKEN_COLUMNS).toBe(
       'id, conversation_id, parent_id, minted_by, destination, fingerprint, payload, headers, status, minted_at, ' +
-        'dispatched_at, attempts, expires_at, consumed_at, consumed_by, response, lease_until, retain_until, commit_id',
+        'dispatched_at, attempts, expires_at, consumed_at, consumed_by, response, lease_until, retain_until, commit_id, ' +
+        'due_at',
     );
     expect(INSERT_COLUMNS).toBe(`${TOKEN_COLUMNS}, medium`);
     expect(INSERT_TYPES).toEqual([
@@ -91,6 +93,7 @@ describe('each store keeps its stored format', () => {
         'bigint',
         'bigint',
         'text',
+        'bigint',
         'text',
       ],
     ]);

@@ -176,7 +176,7 @@ export const Settings = Type.Object(
       poolSize: integer(1, 1000, { default: 10, description: 'connections per gateway' }),
       createTables: Type.Boolean({
         default: false,
-        description: 'create the schema if missing (else apply `deploy/postgres/001_tollgate.sql`)',
+        description: 'create the schema if missing (else apply the migrations in `deploy/postgres/`)',
       }),
     }),
     tombstoneRetentionMs: Type.Optional(
@@ -211,6 +211,10 @@ export const Settings = Type.Object(
         description: 'a token still pending this long after minting is re-dispatched',
       }),
       intervalMs: integer(10, MAX, { default: 2_000, description: 'pause between relay passes' }),
+      dueIntervalMs: integer(0, MAX, {
+        default: 250,
+        description: 'how often scheduled signals that fell due are looked for (0: only at relay passes)',
+      }),
       leaseMs: integer(100, MAX, {
         default: 30_000,
         description: 'how long a claimed token is left to one relay',

@@ -62,23 +62,32 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app
       config: { scope: 'read' },
       schema: {
         operationId: 'listTokens',
-        summary: 'Tokens by status and/or conversation, oldest first, paginated',
+        summary:
+          'Tokens by status and/or conversation, oldest first (scheduled ones: earliest due first), paginated',
         tags: ['tokens'],
         querystring: listQuerySchema,
         response: { 200: tokenPageSchema, ...problems(400, 401, 403, 503) },
       },
     },
     async (request) => {
-      const { status, conversation, olderThan, limit, cursor } = request.query;
+      const { status, conversation, olderThan, dueBefore, limit, cursor } = request.query;
       const options: ListOptions = {};
       if (limit !== undefined) options.limit = Number(limit);
       if (cursor !== undefined) options.cursor = cursor;
       if (olderThan !== undefined) options.mintedBefore = mintedBefore(olderThan, clock());
+      if (dueBefore !== undefined) {
+        if (status !== 'scheduled') throw new ProblemError('validation', 'dueBefore needs status=scheduled');
+        options.dueBefore = instantOf(dueBefore, 'dueBefore');
+      }
       let page: Page<TokenRecord>;
       if (conversation !== undefined) {
         page = await store.listConversation(conversation, options);
         // Filtering a conversation page by status may leave it short; the cursor still moves on correctly.
-        if (status !== undefined) page = { ...page, items: page.items.filter((t) => t.status === status) };
+        const due = options.dueBefore ?? Number.POSITIVE_INFINITY;
+        if (status !== undefined) {
+          const items = page.items.filter((t) => t.status === status && (t.dueAt ?? 0) < due);
+          page = { ...page, items };
+        }
       } else if (status !== undefined) {
         page = await store.listByStatus(status, options);
       } else {
@@ -192,8 +201,13 @@ async function requireToken(ctx: GatewayContext, id: string): Promise<TokenRecor
 /** `olderThan` is an age in ms or an ISO instant; either way the store gets an absolute mintedBefore. */
 function mintedBefore(olderThan: string, now: number): number {
   if (/^[0-9]+$/.test(olderThan)) return now - Number(olderThan);
-  const instant = Date.parse(olderThan);
+  return instantOf(olderThan, 'olderThan');
+}
+
+/** An instant given as milliseconds since the epoch or as ISO 8601. */
+function instantOf(value: string, name: string): number {
+  const instant = /^[0-9]+$/.test(value) ? Number(value) : Date.parse(value);
   if (!Number.isFinite(instant))
-    throw new ProblemError('validation', 'olderThan is not a valid ISO 8601 instant');
+    throw new ProblemError('validation', `${name} is not a valid ISO 8601 instant`);
   return instant;
 }

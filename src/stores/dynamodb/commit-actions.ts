@@ -1,9 +1,10 @@
 import type { TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { InvalidArgumentError } from '../../core/errors.js';
-import type { ConsumeRequest, StateWrite } from '../../core/store.js';
+import type { CommitRequest, ConsumeRequest, StateWrite } from '../../core/store.js';
 import { LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import type { TokensTableAccess } from './access.js';
 import { Expr } from './expression.js';
+import { estimateWriteSize, type SizedWrite, TOMBSTONE_ALLOWANCE_BYTES } from './limits.js';
 import {
   n,
   STATE_ATTR,
@@ -16,6 +17,27 @@ import {
 } from './marshal.js';
 
 /* The actions of a commit's TransactWriteItems: the consume, the state writes and the mints. */
+
+/** One action of a transaction, named and sized for the limits. */
+export interface SizedAction extends SizedWrite {
+  write: TransactWriteItem;
+}
+
+/** The consume, the state writes and the mints of a commit, in this order. */
+export function hopActions(at: TokensTableAccess, request: CommitRequest): SizedAction[] {
+  const { consume, writes, mints, now } = request;
+  const sized = (write: TransactWriteItem, label: string, allowance = 0) => ({
+    write,
+    label,
+    bytes: estimateWriteSize(write) + allowance,
+  });
+  return [
+    // The consume update cannot see the attributes the tombstone keeps: reserve room for them.
+    sized(consumeUpdate(at, consume, now), `token ${consume.tokenId}`, TOMBSTONE_ALLOWANCE_BYTES),
+    ...writes.map((write) => sized(stateAction(at, write), `state ${write.key}`)),
+    ...mints.map((token) => sized(mintPut(at, token), `token ${token.id}`)),
+  ];
+}
 
 export function mintPut(at: TokensTableAccess, token: TokenRecord): TransactWriteItem {
   const e = new Expr();
@@ -45,6 +67,7 @@ export function endExpression(
   status: TokenStatus,
   now: number,
   extraSets: string[] = [],
+  extraRemoves: string[] = [],
 ): string {
   const retainUntil = now + at.retentionMs;
   const sets = [
@@ -54,7 +77,10 @@ export function endExpression(
     `${e.name(TOKEN_ATTR.ttl)} = ${e.value(n(Math.ceil(retainUntil / 1000)))}`,
     ...extraSets,
   ];
-  const removes = [TOKEN_ATTR.payload, TOKEN_ATTR.headers, TOKEN_ATTR.leaseUntil].map((a) => e.name(a));
+  const removes = [
+    ...[TOKEN_ATTR.payload, TOKEN_ATTR.headers, TOKEN_ATTR.leaseUntil].map((a) => e.name(a)),
+    ...extraRemoves,
+  ];
   return `SET ${sets.join(', ')} REMOVE ${removes.join(', ')}`;
 }
 

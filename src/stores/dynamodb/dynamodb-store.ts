@@ -2,7 +2,6 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  type TransactWriteItem,
   TransactWriteItemsCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -21,6 +20,7 @@ import type {
   CommitRequest,
   CommitResult,
   ConsumeRequest,
+  DueClaimOptions,
   InFlightStats,
   IssueResult,
   ListOptions,
@@ -29,11 +29,11 @@ import type {
   StateItem,
   TokenStore,
 } from '../../core/store.js';
-import type { TokenRecord, TokenStatus } from '../../core/token.js';
+import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { firstDuplicate } from '../first-duplicate.js';
 import { pageLimit } from '../paging.js';
 import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
-import { consumeUpdate, endExpression, liveCondition, mintPut, stateAction } from './commit-actions.js';
+import { endExpression, hopActions, mintPut, type SizedAction } from './commit-actions.js';
 import { Expr } from './expression.js';
 import {
   cancellationIsTransient,
@@ -45,16 +45,11 @@ import {
   storeError,
 } from './failures.js';
 import { listIndex } from './index-reads.js';
-import {
-  checkItemSize,
-  checkTransaction,
-  estimateWriteSize,
-  itemSize,
-  TOMBSTONE_ALLOWANCE_BYTES,
-} from './limits.js';
+import { checkItemSize, checkTransaction, estimateWriteSize, itemSize } from './limits.js';
 import { itemToState, itemToToken, s, stateKeyOf, statusPartitions, TOKEN_ATTR } from './marshal.js';
 import { checkOptions, type DynamoDbStoreOptions } from './options.js';
 import { type DynamoTx, OwnDataAccess, type PreparedOwnAction } from './own-data.js';
+import { checkRevokes, claimDue, restoreMintedOrder, revokeActions } from './scheduling.js';
 import * as sweeps from './sweeps.js';
 import { ensureTables, INDEX } from './tables.js';
 
@@ -63,6 +58,8 @@ export type { DynamoDbStoreOptions } from './options.js';
 
 /** Key of the item ping() reads: any key works, an absent item costs the same half read unit. */
 const PING_KEY = 'tollgate-ping';
+/** The statuses `revoke` moves from. */
+const REVOCABLE = sourcesOf('revoked');
 
 /**
  * The production store: tokens and state in two DynamoDB tables, one TransactWriteItems per commit.
@@ -235,6 +232,8 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
     // the collision.
     const clash = firstDuplicate([consume.tokenId, ...mints.map((t) => t.id)]);
     if (clash !== undefined) return this.localMintCollision(consume, now, clash);
+    const unrevocable = checkRevokes(request);
+    if (unrevocable !== undefined) return { ok: false, failure: unrevocable };
 
     // The handler's own actions go last. Preparing them may ask DynamoDB for a table's key schema; a failure
     // of that call is classified like one of the commit itself (nothing was written either way).
@@ -249,31 +248,19 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
       return { ok: false, failure };
     }
 
-    const actions: TransactWriteItem[] = [
-      consumeUpdate(this.access, consume, now),
-      ...writes.map((write) => stateAction(this.access, write)),
-      ...mints.map((token) => mintPut(this.access, token)),
+    // In the order classifyCommitError reads the cancellation reasons.
+    const actions: SizedAction[] = [
+      ...hopActions(this.access, request),
+      ...revokeActions(this.access, request.revokes ?? [], now),
+      ...own.map(({ write, item, bytes }) => ({ write, label: item, bytes })),
     ];
-    const sizes = actions.map((action, i) => ({
-      label:
-        i === 0
-          ? `token ${consume.tokenId}`
-          : i <= writes.length
-            ? `state ${writes[i - 1]!.key}`
-            : `token ${mints[i - 1 - writes.length]!.id}`,
-      // The consume update cannot see the attributes the tombstone keeps: reserve room for them.
-      bytes: estimateWriteSize(action) + (i === 0 ? TOMBSTONE_ALLOWANCE_BYTES : 0),
-    }));
-    for (const action of own) {
-      actions.push(action.write);
-      sizes.push({ label: action.item, bytes: action.bytes });
-    }
-    checkTransaction(sizes);
+    checkTransaction(actions);
 
     try {
       // The SDK fills in a ClientRequestToken once per send and reuses it on its own retries, so a retry
       // after a lost answer succeeds instead of failing on the token this very transaction consumed.
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: actions }));
+      const TransactItems = actions.map((action) => action.write);
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems }));
       return { ok: true };
     } catch (error) {
       return { ok: false, failure: classifyCommitError(error, request, own) };
@@ -291,13 +278,23 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
     if (!isStorableId(id)) throw new UnknownTokenError(id);
     return this.run('UpdateItem', async () => {
       const e = new Expr();
+      // A scheduled token goes back to its mintedAt place in the indexes; for the others this is a no-op.
+      const restore = restoreMintedOrder(e);
       try {
         const out = await this.client.send(
           new UpdateItemCommand({
             TableName: this.tokensTable,
             Key: { [TOKEN_ATTR.id]: s(id) },
-            ConditionExpression: `attribute_exists(${e.name(TOKEN_ATTR.id)}) AND ${liveCondition(e)}`,
-            UpdateExpression: endExpression(this.access, e, id, 'revoked', now),
+            ConditionExpression: `${e.name(TOKEN_ATTR.status)} IN (${REVOCABLE.map((st) => e.value(s(st))).join(', ')})`,
+            UpdateExpression: endExpression(
+              this.access,
+              e,
+              id,
+              'revoked',
+              now,
+              [restore.set],
+              [restore.remove],
+            ),
             ReturnValues: 'ALL_NEW',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ...e.params(),
@@ -323,6 +320,11 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
   async claimPending(options: ClaimOptions): Promise<TokenRecord[]> {
     this.ensureOpen();
     return sweeps.claimPending(this.access, options);
+  }
+
+  async claimDue(options: DueClaimOptions): Promise<TokenRecord[]> {
+    this.ensureOpen();
+    return claimDue(this.access, options);
   }
 
   async releaseLease(id: string): Promise<void> {
@@ -355,6 +357,7 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
       TOKEN_ATTR.gsiStatus,
       statusPartitions(status, this.access.statusShards),
       options,
+      status === 'scheduled',
     );
   }
 

@@ -1,6 +1,11 @@
 import type { CancellationReason } from '@aws-sdk/client-dynamodb';
 import { StoreFailureError, StoreUnavailableError, TollgateError } from '../../core/errors.js';
-import type { CommitFailure, CommitRequest, ConsumeRequest } from '../../core/store.js';
+import {
+  type CommitFailure,
+  type CommitRequest,
+  type ConsumeRequest,
+  revokeConflictKey,
+} from '../../core/store.js';
 import { LIVE_STATUSES, type TokenRecord } from '../../core/token.js';
 import { type Item, itemToToken } from './marshal.js';
 
@@ -113,10 +118,12 @@ export interface OwnActionLabel {
 
 /**
  * Classifies a failed commit transaction. Its items are, in this order: the consume update, one action per
- * state write, one put per minted token, then the handler's own actions (`own`, in the order staged);
- * CancellationReasons are index-aligned with them. Only codes and the returned item are read, never message
- * text. The token's condition is judged first, as a failed consume means the signal was already handled (or
- * never valid) whatever else failed; then state versions, mints, and last the handler's own conditions.
+ * state write, one put per minted token, one update per revoke, then the handler's own actions (`own`, in the
+ * order staged); CancellationReasons are index-aligned with them. Only codes and the returned item are read,
+ * never message text. The token's condition is judged first, as a failed consume means the signal was already
+ * handled (or never valid) whatever else failed; then state versions, mints, revokes (a token no longer in the
+ * status the handler read: a conflict, so the handler re-runs on fresh data), and last the handler's own
+ * conditions.
  */
 export function classifyCommitError(
   error: unknown,
@@ -149,7 +156,14 @@ export function classifyCommitError(
   for (const [i, token] of request.mints.entries()) {
     if (failedCondition(1 + request.writes.length + i)) return { kind: 'mint-collision', tokenId: token.id };
   }
-  const ownStart = 1 + request.writes.length + request.mints.length;
+  const revokeStart = 1 + request.writes.length + request.mints.length;
+  const revokes = request.revokes ?? [];
+  for (const [i, revoke] of revokes.entries()) {
+    if (failedCondition(revokeStart + i)) {
+      return { kind: 'version-conflict', key: revokeConflictKey(revoke.tokenId) };
+    }
+  }
+  const ownStart = revokeStart + revokes.length;
   for (const [i, action] of own.entries()) {
     if (failedCondition(ownStart + i)) {
       return { kind: 'own-condition-failed', item: action.item, retry: action.retry };

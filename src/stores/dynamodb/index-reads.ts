@@ -9,8 +9,10 @@ import {
   type Item,
   itemToToken,
   MAX_SORT_INSTANT,
+  n,
   s,
   sortKey,
+  sortPosition,
   sortUpperBound,
   statusPartitions,
   TOKEN_ATTR,
@@ -83,9 +85,13 @@ export async function* statusPages(
 }
 
 /**
- * One page of an index, oldest first. Reads one item past the page to know whether a next page exists,
- * so a cursor is given only when more items follow; and keeps reading if DynamoDB stopped early at its
- * 1 MB page size. Cursors carry (mintedAt, id) like the SQLite store's.
+ * One page of an index, in gsiSort order (oldest first; scheduled tokens by due time). Reads one item past the
+ * page to know whether a next page exists, so a cursor is given only when more items follow; and keeps reading
+ * if DynamoDB stopped early at its 1 MB page size. Cursors carry the last item's (instant, id) in that order,
+ * like the SQL stores' (mintedAt, or dueAt for a scheduled listing).
+ *
+ * `byDue`: the partitions hold scheduled tokens, sorted by due time. `dueBefore` then bounds the range and
+ * `mintedBefore` becomes a filter; otherwise `mintedBefore` bounds the range and `dueBefore` is ignored.
  */
 export async function listIndex(
   at: TokensTableAccess,
@@ -93,6 +99,7 @@ export async function listIndex(
   partitionAttribute: string,
   partitions: readonly string[],
   options: ListOptions,
+  byDue = false,
 ): Promise<Page<TokenRecord>> {
   const limit = pageLimit(options.limit);
   const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
@@ -103,7 +110,10 @@ export async function listIndex(
     throw new InvalidArgumentError('cursor is not one this store gave out', { cursor: options.cursor });
   }
   if (options.mintedBefore !== undefined) assertTime('mintedBefore', options.mintedBefore);
-  const upper = options.mintedBefore === undefined ? undefined : sortUpperBound(options.mintedBefore);
+  if (options.dueBefore !== undefined) assertTime('dueBefore', options.dueBefore);
+  const rangeBefore = byDue ? options.dueBefore : options.mintedBefore;
+  const mintedFilter = byDue ? options.mintedBefore : undefined;
+  const upper = rangeBefore === undefined ? undefined : sortUpperBound(rangeBefore);
   if (upper === null) return { items: [] };
   const afterSort = after === undefined ? undefined : sortKey(after.mintedAt, after.id);
   // A cursor at or past the bound (the bound changed between calls): nothing can follow it.
@@ -116,6 +126,9 @@ export async function listIndex(
       const query: Omit<QueryCommandInput, 'TableName'> = {
         IndexName: indexName,
         KeyConditionExpression: indexRange(e, partitionAttribute, partition, upper),
+        ...(mintedFilter === undefined
+          ? {}
+          : { FilterExpression: `${e.name(TOKEN_ATTR.mintedAt)} < ${e.value(n(mintedFilter))}` }),
         ScanIndexForward: true,
         ...e.params(),
       };
@@ -139,12 +152,14 @@ export async function listIndex(
   );
   const found = perPartition.length === 1 ? perPartition[0]! : perPartition.flat().sort(bySortKey);
 
-  const items = found.slice(0, limit).map(itemToToken);
-  const last = items[items.length - 1];
-  return found.length > limit && last ? { items, cursor: encodeCursor(last) } : { items };
+  const page = found.slice(0, limit);
+  const items = page.map(itemToToken);
+  if (found.length <= limit || page.length === 0) return { items };
+  const last = sortPosition(page[page.length - 1]!);
+  return { items, cursor: encodeCursor({ mintedAt: last.instant, id: last.id }) };
 }
 
-/** Index items in the indexes' own order (gsiSort: padded mintedAt, then id). */
+/** Index items in the indexes' own order (gsiSort: padded instant, then id). */
 export function bySortKey(a: Item, b: Item): number {
   const x = a[TOKEN_ATTR.gsiSort]?.S ?? '';
   const y = b[TOKEN_ATTR.gsiSort]?.S ?? '';

@@ -11,8 +11,9 @@ export type Item = Record<string, AttributeValue>;
 /**
  * Attribute names of the tokens table. Record fields keep their camelCase names (one attribute per field of the
  * table in core/token-fields); the others exist for the store: the `gsi*` attributes only feed the secondary
- * indexes, `medium` lets the relay filter by destination medium in the query, and `ttl` drives DynamoDB's own
- * (lazy) expiry of tombstones.
+ * indexes, `mintedSort` keeps a scheduled token's mintedAt sort key while `gsiSort` holds its due time (see
+ * statusSortKey), `medium` lets the relay filter by destination medium in the query, and `ttl` drives
+ * DynamoDB's own (lazy) expiry of tombstones.
  */
 export const TOKEN_ATTR = {
   ...(Object.fromEntries(Object.keys(TOKEN_FIELDS).map((name) => [name, name])) as {
@@ -23,6 +24,7 @@ export const TOKEN_ATTR = {
   gsiStatus: 'gsiStatus',
   gsiSort: 'gsiSort',
   gsiConv: 'gsiConv',
+  mintedSort: 'mintedSort',
 } as const;
 
 export const STATE_ATTR = { key: 'key', value: 'value', version: 'version' } as const;
@@ -46,6 +48,27 @@ export function padInstant(instant: number): string {
 /** The GSI sort key of a token: oldest first, ties broken by id (the same order as the SQLite store). */
 export function sortKey(mintedAt: number, id: string): string {
   return `${padInstant(mintedAt)}#${id}`;
+}
+
+/**
+ * A token's `gsiSort`, its place in both indexes. A scheduled token sorts by its due time, so that "due now"
+ * is one range query per byStatus shard; every other status (and a token once it leaves `scheduled`) by
+ * mintedAt. In a conversation's listing a scheduled token therefore appears at its due time.
+ */
+export function statusSortKey(token: Pick<TokenRecord, 'id' | 'status' | 'mintedAt' | 'dueAt'>): string {
+  return token.status === 'scheduled' && token.dueAt !== undefined
+    ? sortKey(token.dueAt, token.id)
+    : sortKey(token.mintedAt, token.id);
+}
+
+/** The (instant, id) an index item sits at: the inverse of `sortKey`, read from its `gsiSort`. */
+export function sortPosition(item: Item): { instant: number; id: string } {
+  const key = str(item, TOKEN_ATTR.gsiSort);
+  const instant = Number(key.slice(0, SORT_DIGITS));
+  if (key.charAt(SORT_DIGITS) !== '#' || !Number.isSafeInteger(instant)) {
+    throw new StoreFailureError('index item has a malformed sort key', { attribute: TOKEN_ATTR.gsiSort });
+  }
+  return { instant, id: key.slice(SORT_DIGITS + 1) };
 }
 
 /**
@@ -132,6 +155,12 @@ function checkToken(token: TokenRecord): void {
       mintedAt: token.mintedAt,
     });
   }
+  if (token.status === 'scheduled' && (token.dueAt === undefined || token.dueAt > MAX_SORT_INSTANT)) {
+    throw new InvalidArgumentError('a scheduled token needs a dueAt in range', {
+      tokenId: token.id,
+      dueAt: token.dueAt,
+    });
+  }
   for (const { name, type, optional } of TOKEN_FIELD_LIST) {
     const value = token[name];
     if ((type !== 'instant' && type !== 'count') || (value === undefined && optional)) continue;
@@ -148,7 +177,7 @@ function checkToken(token: TokenRecord): void {
 /** Full item for a new token. Validates what DynamoDB would otherwise reject with a less clear message. */
 export function tokenToItem(token: TokenRecord, retentionMs: number, statusShards = 1): Item {
   checkToken(token);
-  const gsiSort = sortKey(token.mintedAt, token.id);
+  const gsiSort = statusSortKey(token);
   if (Buffer.byteLength(gsiSort) > MAX_SORT_KEY_BYTES) {
     throw new InvalidArgumentError('token id is too long for the store', { tokenId: token.id.slice(0, 64) });
   }
@@ -160,6 +189,7 @@ export function tokenToItem(token: TokenRecord, retentionMs: number, statusShard
   }
   item[A.gsiStatus] = s(statusPartition(token.status, token.id, statusShards));
   item[A.gsiSort] = s(gsiSort);
+  if (token.status === 'scheduled') item[A.mintedSort] = s(sortKey(token.mintedAt, token.id));
   // An index key attribute may not be an empty string; such a token is simply absent from byConversation.
   if (token.conversationId !== '') item[A.gsiConv] = s(token.conversationId);
   if (token.destination !== undefined) item[A.medium] = s(token.destination.medium);

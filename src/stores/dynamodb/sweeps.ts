@@ -123,39 +123,65 @@ export async function claimPending(at: TokensTableAccess, options: ClaimOptions)
 }
 
 export async function inFlightStats(at: TokensTableAccess): Promise<InFlightStats> {
-  const partitions = IN_FLIGHT_STATUSES.flatMap((status) => statusPartitions(status, at.statusShards));
+  const partitions = IN_FLIGHT_STATUSES.flatMap((status) =>
+    statusPartitions(status, at.statusShards).map((partition) => ({
+      partition,
+      byDue: status === 'scheduled',
+    })),
+  );
   const perStatus = await Promise.all(
-    partitions.map(async (partition) => {
-      const e = new Expr();
-      const query = {
-        TableName: at.tokensTable,
-        IndexName: INDEX.byStatus,
-        KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
-        ...e.params(),
-      };
-      const count = await at.run('Query', async () => {
-        let total = 0;
-        let start: Item | undefined;
-        do {
-          const out = await at.client.send(
-            new QueryCommand({ ...query, Select: 'COUNT', ExclusiveStartKey: start }),
-          );
-          total += out.Count ?? 0;
-          start = out.LastEvaluatedKey;
-        } while (start);
-        return total;
-      });
-      const oldest = await at.run('Query', async () => {
-        const out = await at.client.send(new QueryCommand({ ...query, Limit: 1, ScanIndexForward: true }));
-        const item = out.Items?.[0];
-        return item ? itemToToken(item).mintedAt : undefined;
-      });
-      return { count, oldest };
-    }),
+    partitions.map(({ partition, byDue }) => partitionStats(at, partition, byDue)),
   );
   const count = perStatus.reduce((sum, p) => sum + p.count, 0);
-  const oldest = perStatus.map((p) => p.oldest).filter((m): m is number => m !== undefined);
+  // Scheduled tokens count but do not age the figure (see InFlightStats.oldestMintedAt).
+  const oldest = perStatus
+    .filter((_, i) => !partitions[i]?.byDue)
+    .map((p) => p.oldest)
+    .filter((m): m is number => m !== undefined);
   return oldest.length === 0 ? { count } : { count, oldestMintedAt: Math.min(...oldest) };
+}
+
+/**
+ * Count and oldest mintedAt of one byStatus partition. In mintedAt order the oldest is the first item; a
+ * scheduled partition is in due order, so its mintedAt values are read with the count (a COUNT query reads,
+ * and is charged for, the same items).
+ */
+async function partitionStats(
+  at: TokensTableAccess,
+  partition: string,
+  byDue: boolean,
+): Promise<{ count: number; oldest: number | undefined }> {
+  const e = new Expr();
+  const query = {
+    TableName: at.tokensTable,
+    IndexName: INDEX.byStatus,
+    KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
+    ...(byDue ? { ProjectionExpression: e.name(TOKEN_ATTR.mintedAt) } : {}),
+    ...e.params(),
+  };
+  let oldest: number | undefined;
+  const count = await at.run('Query', async () => {
+    let total = 0;
+    let start: Item | undefined;
+    do {
+      const out = await at.client.send(
+        new QueryCommand({ ...query, ...(byDue ? {} : { Select: 'COUNT' }), ExclusiveStartKey: start }),
+      );
+      total += out.Count ?? 0;
+      for (const item of out.Items ?? []) {
+        const mintedAt = Number(item[TOKEN_ATTR.mintedAt]?.N);
+        if (Number.isFinite(mintedAt) && (oldest === undefined || mintedAt < oldest)) oldest = mintedAt;
+      }
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return total;
+  });
+  if (byDue || count === 0) return { count, oldest };
+  return at.run('Query', async () => {
+    const out = await at.client.send(new QueryCommand({ ...query, Limit: 1, ScanIndexForward: true }));
+    const item = out.Items?.[0];
+    return { count, oldest: item ? itemToToken(item).mintedAt : undefined };
+  });
 }
 
 /**
@@ -214,7 +240,7 @@ export async function purge(at: TokensTableAccess, now: number, limit = 1000): P
  * than are still needed, so no item is changed beyond the limit (a claimed lease nobody returns would
  * delay that token for a whole lease).
  */
-async function claimEach<T>(
+export async function claimEach<T>(
   at: TokensTableAccess,
   pages: AsyncGenerator<Item[]>,
   limit: number,
@@ -236,7 +262,7 @@ async function claimEach<T>(
 }
 
 /** A conditional UpdateItem returning the new token, or undefined if the condition no longer holds. */
-function conditionalUpdate(
+export function conditionalUpdate(
   at: TokensTableAccess,
   item: Item,
   build: (e: Expr) => { ConditionExpression: string; UpdateExpression: string },

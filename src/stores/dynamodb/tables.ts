@@ -15,7 +15,10 @@ import { STATE_ATTR, TOKEN_ATTR } from './marshal.js';
 
 /** Global secondary indexes of the tokens table (both project ALL: listing and relay need whole records). */
 export const INDEX = {
-  /** PK gsiStatus, SK gsiSort (padded mintedAt # id): tokens of one status, oldest first. */
+  /**
+   * PK gsiStatus, SK gsiSort (padded mintedAt # id): tokens of one status, oldest first; `scheduled` tokens
+   * by padded dueAt # id instead, earliest due first.
+   */
   byStatus: 'byStatus',
   /** PK gsiConv, SK gsiSort: the tokens of one conversation, oldest first. */
   byConversation: 'byConversation',

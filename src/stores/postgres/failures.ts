@@ -139,4 +139,5 @@ export function commitFailure(error: unknown, context: ErrorContext = {}): Commi
 
 export const HOW_TO_CREATE =
   'create them with psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f deploy/postgres/001_tollgate.sql ' +
+  '-f deploy/postgres/002_scheduling.sql ' +
   '(schema "tollgate"; for another schema, call ensureSchema()), or open the store with createTables: true';

@@ -14,6 +14,7 @@ import type {
   CommitRequest,
   CommitResult,
   ConsumeRequest,
+  DueClaimOptions,
   HopWrites,
   InFlightStats,
   InteractiveOwnData,
@@ -24,19 +25,20 @@ import type {
   StateItem,
   TokenStore,
 } from '../../core/store.js';
-import { LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { firstDuplicate } from '../first-duplicate.js';
-import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
 import { fromTuple, type TokenTuple } from '../token-tuple.js';
 import { assertDistinctKeys, classifyUnconsumable, stage } from './commit-steps.js';
 import { commitOrFailure, exec } from './connection.js';
 import { commitFailure, conflictIn, HOW_TO_CREATE, isRetriable, storeError, verdictOf } from './failures.js';
 import { codeOf, HopTransaction, IN_FAILED_TRANSACTION, type PgTx } from './hop-transaction.js';
+import { listPage, listScheduled } from './listing.js';
 import { checkOptions, type PostgresStoreOptions } from './options.js';
 import { StoreConnections } from './pool.js';
 import { byMintedAtThenId, tokenColumns } from './rows.js';
+import { claimDue, revokeStaged } from './scheduling.js';
 import { DEFAULT_SCHEMA, migrationSql, qualifier, SCHEMA_VERSION } from './schema.js';
-import { type Statement, type Statements, statements } from './statements.js';
+import { type Statements, statements } from './statements.js';
 
 // Other modules import the handler's transaction and the options from here.
 export type { PgTx } from './hop-transaction.js';
@@ -44,6 +46,7 @@ export type { PostgresStoreOptions } from './options.js';
 
 /** Rows one purge statement deletes: bounds the time its row locks are held and the WAL of one commit. */
 const PURGE_BATCH = 1000;
+const REVOCABLE = sourcesOf('revoked');
 
 /**
  * The store for PostgreSQL (node-postgres). One transaction per hop: the conditional consume first (a
@@ -175,7 +178,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   async commit(request: CommitRequest): Promise<CommitResult> {
     assertDistinctKeys(request.writes);
-    const { consume, writes, mints, now } = request;
+    const { consume, writes, mints, revokes, now } = request;
     let client: PoolClient;
     try {
       client = await this.db.acquire('commit');
@@ -184,7 +187,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     }
     let destroy = false;
     try {
-      if (writes.length === 0 && mints.length === 0) {
+      if (writes.length === 0 && mints.length === 0 && !revokes?.length) {
         // The consume alone is one atomic statement: no transaction around it.
         const consumed = await exec(client, this.sql.consume, this.consumeValues(consume, now, true));
         if (consumed.rowCount === 1) return { ok: true };
@@ -192,7 +195,9 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       }
       await client.query('BEGIN');
       const failure =
-        (await this.consume(client, consume, now, true)) ?? (await stage(client, this.sql, writes, mints));
+        (await this.consume(client, consume, now, true)) ??
+        (await stage(client, this.sql, writes, mints)) ??
+        (await revokeStaged(client, this.sql, revokes, now + this.retentionMs));
       if (failure) {
         await client.query('ROLLBACK');
         return { ok: false, failure };
@@ -230,7 +235,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
         const check = await exec(client, this.sql.checkToken, [id]);
         const status = check.rows[0]?.[0] as TokenStatus | undefined;
         if (status === undefined) throw new UnknownTokenError(id);
-        if (!LIVE_STATUSES.includes(status)) throw new InvalidTransitionError(id, status, 'revoked');
+        if (!REVOCABLE.includes(status)) throw new InvalidTransitionError(id, status, 'revoked');
         // Minted between the two statements: try again.
       }
       throw new StoreFailureError(`token ${id} could not be revoked`, { tokenId: id });
@@ -253,17 +258,22 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     return rows.map((row) => fromTuple(row as TokenTuple)).sort(byMintedAtThenId);
   }
 
+  async claimDue(options: DueClaimOptions): Promise<TokenRecord[]> {
+    return claimDue(this.db, this.sql, options);
+  }
+
   async releaseLease(id: string): Promise<void> {
     if (!isStorableText(id)) return this.db.ensureOpen();
     await this.db.run('releaseLease', (client) => exec(client, this.sql.releaseLease, [id]));
   }
 
   async listByStatus(status: TokenStatus, options: ListOptions = {}): Promise<Page<TokenRecord>> {
-    return this.page(this.sql.byStatus, status, options);
+    if (status === 'scheduled') return listScheduled(this.db, this.sql, options);
+    return listPage(this.db, this.sql.byStatus, status, options);
   }
 
   async listConversation(conversationId: string, options: ListOptions = {}): Promise<Page<TokenRecord>> {
-    return this.page(this.sql.byConversation, conversationId, options);
+    return listPage(this.db, this.sql.byConversation, conversationId, options);
   }
 
   async inFlightStats(): Promise<InFlightStats> {
@@ -353,7 +363,9 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       try {
         assertDistinctKeys(hop.writes);
         const response = hop.response && { tokenId: consume.tokenId, value: hop.response };
-        const failure = await stage(client, this.sql, hop.writes, hop.mints, response);
+        const failure =
+          (await stage(client, this.sql, hop.writes, hop.mints, response)) ??
+          (await revokeStaged(client, this.sql, hop.revokes, now + this.retentionMs));
         if (failure) {
           await client.query('ROLLBACK');
           return { ok: false, failure };
@@ -404,27 +416,6 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     if (tx.failure !== undefined && isRetriable(verdictOf(tx.failure, this.db.context(client))))
       return tx.failure;
     return conflictIn(error);
-  }
-
-  private async page(
-    statement: Statement,
-    partition: string,
-    options: ListOptions,
-  ): Promise<Page<TokenRecord>> {
-    const limit = pageLimit(options.limit);
-    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const { rows } = await this.db.run('list', (client) =>
-      exec(client, statement, [
-        partition,
-        options.mintedBefore ?? Number.MAX_SAFE_INTEGER,
-        after?.mintedAt ?? -1,
-        after?.id ?? '',
-        limit + 1,
-      ]),
-    );
-    const items = rows.slice(0, limit).map((row) => fromTuple(row as TokenTuple));
-    const last = items[items.length - 1];
-    return rows.length > limit && last ? { items, cursor: encodeCursor(last) } : { items };
   }
 
   private async schemaVersion(): Promise<number | undefined> {

@@ -8,10 +8,10 @@ import { ConfigError } from '../../core/errors.js';
  */
 
 /** Bump when the schema changes, and add a migration to MIGRATIONS. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const DEFAULT_SCHEMA = 'tollgate';
 /** The migration files under deploy/postgres, in order, rendered for DEFAULT_SCHEMA. */
-export const MIGRATION_FILES: readonly string[] = ['001_tollgate.sql'];
+export const MIGRATION_FILES: readonly string[] = ['001_tollgate.sql', '002_scheduling.sql'];
 
 /**
  * Plain lower-case identifiers only: they need no thought when typed into psql, and one of 63 bytes or less is
@@ -90,7 +90,43 @@ COMMIT;
 `;
 }
 
-const MIGRATIONS: Readonly<Record<number, (qualifiedSchema: string) => string>> = { 1: migration1 };
+/**
+ * Version 2: scheduled tokens. Same locking as version 1; its steps run only while the schema is still at
+ * version 1, so applying it again costs the lock and one read.
+ * - `due_at` is a nullable column: adding it rewrites no row.
+ * - The status CHECK is replaced by one that admits 'scheduled' (checked against the existing rows once).
+ * - tokens_due is partial: it holds only tokens still waiting, so the relay's "due now" and the `scheduled`
+ *   listing read those alone, however many pending or ended tokens the table keeps. Building it scans the table
+ *   once under a lock that holds writes back; on a large table create it first with
+ *   CREATE INDEX CONCURRENTLY IF NOT EXISTS tokens_due ON tollgate.tokens (due_at, id) WHERE status = 'scheduled'
+ *   and this migration then finds it there.
+ */
+function migration2(s: string): string {
+  return `-- Tollgate token store for PostgreSQL, schema version 2: scheduled tokens.
+-- Apply after 001_tollgate.sql with: psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f deploy/postgres/002_scheduling.sql
+-- (or open the store with createTables: true, which runs this same text). Safe to run again.
+BEGIN;
+SELECT pg_advisory_xact_lock(hashtext('tollgate schema ' || ${literal(s)}));
+DO $migrate$
+BEGIN
+  IF (SELECT value FROM ${s}.meta WHERE key = 'schema_version') = '1' THEN
+    ALTER TABLE ${s}.tokens ADD COLUMN IF NOT EXISTS due_at bigint;
+    ALTER TABLE ${s}.tokens DROP CONSTRAINT IF EXISTS tokens_status_check;
+    ALTER TABLE ${s}.tokens ADD CONSTRAINT tokens_status_check CHECK (status IN
+      ('issued', 'scheduled', 'pending', 'dispatched', 'consumed', 'expired', 'revoked'));
+    CREATE INDEX IF NOT EXISTS tokens_due ON ${s}.tokens (due_at, id) WHERE status = 'scheduled';
+    UPDATE ${s}.meta SET value = '2' WHERE key = 'schema_version';
+  END IF;
+END
+$migrate$;
+COMMIT;
+`;
+}
+
+const MIGRATIONS: Readonly<Record<number, (qualifiedSchema: string) => string>> = {
+  1: migration1,
+  2: migration2,
+};
 
 /** The SQL of one migration for a schema, exactly as deploy/postgres ships it for the default schema. */
 export function migrationSql(version: number, schema: string = DEFAULT_SCHEMA): string {

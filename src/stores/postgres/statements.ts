@@ -1,4 +1,4 @@
-import { IN_FLIGHT_STATUSES, LIVE_STATUSES } from '../../core/token.js';
+import { IN_FLIGHT_STATUSES, LIVE_STATUSES, sourcesOf } from '../../core/token.js';
 import { INSERT_COLUMNS, TOKEN_COLUMN_LIST, TOKEN_COLUMNS } from '../token-tuple.js';
 import { INSERT_SELECT, INSERT_TYPES } from './rows.js';
 
@@ -7,6 +7,7 @@ import { INSERT_SELECT, INSERT_TYPES } from './rows.js';
 const LIVE = `('${LIVE_STATUSES.join("','")}')`;
 const IN_FLIGHT = `('${IN_FLIGHT_STATUSES.join("','")}')`;
 const ENDED = "('consumed','expired','revoked')";
+const REVOCABLE = `('${sourcesOf('revoked').join("','")}')`;
 
 export interface Statement {
   readonly name: string;
@@ -120,7 +121,7 @@ export function statements(s: string) {
       'revoke',
       `UPDATE ${s}.tokens SET status = 'revoked', retain_until = $2, payload = NULL, headers = NULL,
         lease_until = NULL
-      WHERE id = $1 AND status IN ${LIVE} RETURNING ${TOKEN_COLUMNS}`,
+      WHERE id = $1 AND status IN ${REVOCABLE} RETURNING ${TOKEN_COLUMNS}`,
     ),
     expire: statement(
       'expire',
@@ -137,12 +138,39 @@ export function statements(s: string) {
         ORDER BY minted_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
       RETURNING ${TOKEN_COLUMNS}`,
     ),
+    // Due scheduled tokens, earliest first, from the partial index tokens_due. Rows another relay (or a hop's
+    // cancel) holds are skipped, not waited for: racing relays each take different tokens.
+    claimDue: statement(
+      'claim_due',
+      `WITH due AS (
+        SELECT id FROM ${s}.tokens WHERE status = 'scheduled' AND due_at <= $1
+          AND ($4::text IS NULL OR medium = $4)
+        ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${s}.tokens AS t SET status = 'pending', lease_until = $2, attempts = t.attempts + 1
+      FROM due WHERE t.id = due.id AND t.status = 'scheduled'
+      RETURNING ${TOKEN_COLUMN_LIST.map((column) => `t.${column}`).join(', ')}`,
+    ),
+    byDue: statement(
+      'by_due',
+      `SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE status = 'scheduled' AND due_at < $1 AND minted_at < $2
+        AND (due_at, id) > ($3, $4) ORDER BY due_at, id LIMIT $5`,
+    ),
+    // A handler's cancels ($1 ids, $2 the status each was read in), inside its hop's transaction: a token that
+    // moved on meanwhile is not in the answer, and the commit fails as a version conflict.
+    revokeStaged: statement(
+      'revoke_staged',
+      `UPDATE ${s}.tokens AS t SET status = 'revoked', retain_until = $3, payload = NULL, headers = NULL,
+        lease_until = NULL
+      FROM unnest($1::text[], $2::text[]) AS r(id, expected)
+      WHERE t.id = r.id AND t.status = r.expected RETURNING t.id`,
+    ),
     releaseLease: statement('release_lease', `UPDATE ${s}.tokens SET lease_until = NULL WHERE id = $1`),
     byStatus: statement('by_status', page('status')),
     byConversation: statement('by_conversation', page('conversation_id')),
     inFlight: statement(
       'in_flight',
-      `SELECT count(*), min(minted_at) FROM ${s}.tokens WHERE status IN ${IN_FLIGHT}`,
+      `SELECT count(*), min(minted_at) FILTER (WHERE status <> 'scheduled') FROM ${s}.tokens WHERE status IN ${IN_FLIGHT}`,
     ),
     purge: statement(
       'purge',

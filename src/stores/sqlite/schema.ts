@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3';
 import { StoreFailureError } from '../../core/errors.js';
 
 /** Bump when the schema changes, and add a step to MIGRATIONS. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const MIGRATIONS: Record<number, string> = {
   // tokens is a rowid table with a UNIQUE index on the random id, not a WITHOUT ROWID table: its rows are large
@@ -38,6 +38,13 @@ const MIGRATIONS: Record<number, string> = {
       value TEXT NOT NULL,
       version INTEGER NOT NULL
     ) WITHOUT ROWID;
+  `,
+  // Scheduled tokens. Adding a nullable column rewrites no row. The partial index holds only tokens still
+  // waiting (a token leaves it when claimed), so "what is due now" reads only those, however many ended tokens
+  // the table keeps.
+  2: `
+    ALTER TABLE tokens ADD COLUMN due_at INTEGER;
+    CREATE INDEX tokens_due ON tokens (due_at, id) WHERE status = 'scheduled';
   `,
 };
 

@@ -17,6 +17,7 @@ import type {
   CommitFailure,
   CommitRequest,
   CommitResult,
+  DueClaimOptions,
   InFlightStats,
   IssueResult,
   ListOptions,
@@ -26,7 +27,13 @@ import type {
   StateWrite,
   TokenStore,
 } from '../../core/store.js';
-import { IN_FLIGHT_STATUSES, LIVE_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import {
+  IN_FLIGHT_STATUSES,
+  LIVE_STATUSES,
+  sourcesOf,
+  type TokenRecord,
+  type TokenStatus,
+} from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
 import {
   fromTuple,
@@ -38,6 +45,7 @@ import {
 } from '../token-tuple.js';
 import { isBusy } from './busy.js';
 import { SqliteOwnData, type SqliteTx } from './own-data.js';
+import { SqliteScheduling } from './scheduling.js';
 import { migrate } from './schema.js';
 import { WriteBatch } from './write-batch.js';
 
@@ -68,6 +76,7 @@ const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 const LIVE = `('${LIVE_STATUSES.join("','")}')`;
 const IN_FLIGHT = `('${IN_FLIGHT_STATUSES.join("','")}')`;
 const ENDED = "('consumed','expired','revoked')";
+const REVOCABLE = sourcesOf('revoked');
 
 /**
  * The embedded default store. Writes run in IMMEDIATE transactions (so concurrent writers from several
@@ -95,6 +104,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
   private readonly revokeTx;
   private readonly claimTx;
   private readonly writes: WriteBatch;
+  private readonly scheduling: SqliteScheduling;
 
   constructor(options: SqliteStoreOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -116,6 +126,8 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     const own = new SqliteOwnData(this.db, () => this.ensureOpen());
     this.own = own;
     this.ownData = own;
+    const scheduling = new SqliteScheduling(this.db, retentionMs);
+    this.scheduling = scheduling;
 
     this.mintTx = this.db.transaction((tokens: TokenRecord[]): void => {
       for (const token of tokens) {
@@ -153,6 +165,9 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
         if (write.value === undefined) sql.deleteState.run(write.key);
         else sql.upsertState.run(write.key, JSON.stringify(write.value));
       }
+      // Cancelled tokens, each conditioned on the status the handler read.
+      const revokeFailure = scheduling.revoke(request.revokes, now);
+      if (revokeFailure) throw new Abort(revokeFailure);
       // The handler's own statements, after Tollgate's checks (a stale read shows as a version conflict, which
       // re-runs the handler, rather than as the failure of a statement written against stale state) and before
       // the mints, which do not depend on them. A failure throws Abort: this savepoint (or transaction) rolls
@@ -177,7 +192,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     this.revokeTx = this.db.transaction((id: string, now: number): TokenRecord => {
       const status = (sql.checkToken.get(id) as Pick<CheckRow, 'status'> | undefined)?.status;
       if (status === undefined) throw new UnknownTokenError(id);
-      if (!LIVE_STATUSES.includes(status)) throw new InvalidTransitionError(id, status, 'revoked');
+      if (!REVOCABLE.includes(status)) throw new InvalidTransitionError(id, status, 'revoked');
       sql.end.run('revoked', now + retentionMs, id);
       return fromTuple(sql.getToken.get(id) as TokenTuple);
     });
@@ -253,11 +268,19 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     return this.run(() => this.claimTx.immediate(options));
   }
 
+  async claimDue(options: DueClaimOptions): Promise<TokenRecord[]> {
+    return this.run(() => this.scheduling.claimDue(options));
+  }
+
   async releaseLease(id: string): Promise<void> {
     this.run(() => this.sql.releaseLease.run(id));
   }
 
   async listByStatus(status: TokenStatus, options: ListOptions = {}): Promise<Page<TokenRecord>> {
+    if (status === 'scheduled') {
+      const limit = pageLimit(options.limit);
+      return this.run(() => this.scheduling.list(options, limit));
+    }
     return this.page(this.sql.byStatus, status, options);
   }
 
@@ -391,7 +414,7 @@ function prepare(db: Database.Database) {
         AND minted_at < @before AND (minted_at, id) > (@afterAt, @afterId) ORDER BY minted_at, id LIMIT @limit`)
       .raw(true),
     inFlight: db.prepare(
-      `SELECT COUNT(*) AS count, MIN(minted_at) AS oldest FROM tokens WHERE status IN ${IN_FLIGHT}`,
+      `SELECT COUNT(*) AS count, MIN(CASE WHEN status <> 'scheduled' THEN minted_at END) AS oldest FROM tokens WHERE status IN ${IN_FLIGHT}`,
     ),
     purge: db.prepare(`DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE status IN ${ENDED}
         AND minted_at <= ? AND retain_until IS NOT NULL AND retain_until <= ? LIMIT ?)`),

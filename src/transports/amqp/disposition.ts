@@ -16,6 +16,8 @@ const HOPELESS: ReadonlySet<ErrorCode> = new Set([
   ErrorCodes.TOKEN_MALFORMED,
   ErrorCodes.INVALID_PAYLOAD,
   ErrorCodes.LIMIT_EXCEEDED,
+  ErrorCodes.SCHEDULE_BEYOND_HORIZON,
+  ErrorCodes.UNKNOWN_SIGNAL_TYPE,
 ]);
 
 /**

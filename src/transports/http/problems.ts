@@ -112,6 +112,20 @@ export const PROBLEMS = {
     code: ErrorCodes.LIMIT_EXCEEDED,
     description: 'The answer or the staged changes exceed what the store keeps; nothing was written.',
   },
+  'unknown-signal-type': {
+    status: 422,
+    title: 'Signal type unknown to the process',
+    code: ErrorCodes.UNKNOWN_SIGNAL_TYPE,
+    description:
+      'The process has no step for this signal `type`; nothing changed and the token is untouched. Fix the sender.',
+  },
+  'schedule-beyond-horizon': {
+    status: 422,
+    title: 'Signal scheduled beyond the horizon',
+    code: ErrorCodes.SCHEDULE_BEYOND_HORIZON,
+    description:
+      'The handler scheduled a signal due later than the scheduling horizon allows; nothing was written.',
+  },
   validation: {
     status: 400,
     title: 'Request invalid',

@@ -1,4 +1,5 @@
 import type { JsonValue } from '../../core/fingerprint.js';
+import type { ScheduleWhen } from '../../core/scheduling.js';
 import type { StateItem } from '../../core/store.js';
 import type { Destination, TokenRecord } from '../../core/token.js';
 import type { HandlerContext } from '../../core/unit-of-work.js';
@@ -45,9 +46,28 @@ export class PropagatingContext<P = JsonValue, Tx = unknown> implements HandlerC
     payload: JsonValue,
     options: { headers?: Record<string, string> } = {},
   ): string {
+    const headers = this.headersWith(options);
+    return headers
+      ? this.inner.emit(destination, payload, { headers })
+      : this.inner.emit(destination, payload);
+  }
+  schedule(
+    destination: Destination,
+    payload: JsonValue,
+    when: ScheduleWhen,
+    options: { headers?: Record<string, string> } = {},
+  ): TokenRecord {
+    const headers = this.headersWith(options);
+    return headers
+      ? this.inner.schedule(destination, payload, when, { headers })
+      : this.inner.schedule(destination, payload, when);
+  }
+  cancel(tokenId: string): Promise<boolean> {
+    return this.inner.cancel(tokenId);
+  }
+  /** The signal's headers with the inherited trace context under them; undefined when there are none. */
+  private headersWith(options: { headers?: Record<string, string> }): Record<string, string> | undefined {
     const headers = { ...this.inherited, ...options.headers };
-    return Object.keys(headers).length === 0
-      ? this.inner.emit(destination, payload)
-      : this.inner.emit(destination, payload, { headers });
+    return Object.keys(headers).length === 0 ? undefined : headers;
   }
 }

@@ -75,6 +75,8 @@ export const tokenViewSchema = Type.Object({
   expiresAt: Type.Optional(isoInstant()),
   consumedAt: Type.Optional(isoInstant()),
   consumedBy: Type.Optional(Type.String()),
+  /** Scheduled tokens: when the signal is (or was) due. */
+  dueAt: Type.Optional(isoInstant()),
   attempts: Type.Integer(),
 });
 
@@ -97,12 +99,22 @@ export function tokenView(token: TokenRecord): TokenView {
   if (token.expiresAt !== undefined) view.expiresAt = iso(token.expiresAt);
   if (token.consumedAt !== undefined) view.consumedAt = iso(token.consumedAt);
   if (token.consumedBy !== undefined) view.consumedBy = token.consumedBy;
+  if (token.dueAt !== undefined) view.dueAt = iso(token.dueAt);
   return view;
 }
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
+
+/** The list query's `dueBefore`: an instant, as milliseconds since the epoch or ISO 8601. */
+export const dueBeforeQuery = () =>
+  Type.String({
+    pattern: '^([0-9]{1,15}|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))$',
+    description:
+      'with status=scheduled: only tokens due before this instant (milliseconds since the epoch, or ISO 8601), ' +
+      'earliest due first',
+  });
 
 export const issueBodySchema = Type.Object(
   {

@@ -8,7 +8,7 @@ import {
   type QueryCommandOutput,
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
   ConfigError,
@@ -24,10 +24,7 @@ import { fingerprint } from '../../../src/core/fingerprint.js';
 import { newTokenId } from '../../../src/core/ids.js';
 import type { CommitRequest, CommitResult } from '../../../src/core/store.js';
 import type { TokenRecord } from '../../../src/core/token.js';
-import {
-  type DynamoDbStoreOptions,
-  DynamoDbTokenStore,
-} from '../../../src/stores/dynamodb/dynamodb-store.js';
+import { DynamoDbTokenStore } from '../../../src/stores/dynamodb/dynamodb-store.js';
 import { classifyCommitError } from '../../../src/stores/dynamodb/failures.js';
 import { attributeValueSize, DYNAMODB_LIMITS, itemSize } from '../../../src/stores/dynamodb/limits.js';
 import {
@@ -35,49 +32,11 @@ import {
   stateTableDefinition,
   tokensTableDefinition,
 } from '../../../src/stores/dynamodb/tables.js';
-import {
-  type DynamoDbLocal,
-  LOCAL_CREDENTIALS,
-  LOCAL_REGION,
-  startDynamoDbLocal,
-} from '../../support/dynamodb-local.js';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../support/dynamodb-local.js';
+import { useDynamoDbLocal } from './local-stores.js';
 
-let local: DynamoDbLocal | undefined;
-let client: DynamoDBClient;
-const stores: DynamoDbTokenStore[] = [];
-
-beforeAll(async () => {
-  local = await startDynamoDbLocal();
-  client = new DynamoDBClient({
-    endpoint: local.endpoint,
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
-  });
-}, 120_000);
-
-afterAll(async () => {
-  await Promise.all(stores.map((store) => store.close()));
-  client?.destroy();
-  await local?.stop();
-});
-
-function uniqueNames() {
-  const unique = newTokenId()
-    .replace(/[^A-Za-z0-9]/g, '')
-    .slice(0, 12);
-  return { tokensTable: `d_${unique}_tokens`, stateTable: `d_${unique}_state` };
-}
-
-async function openStore(options: Partial<DynamoDbStoreOptions> = {}): Promise<DynamoDbTokenStore> {
-  const store = await DynamoDbTokenStore.open({
-    clientConfig: { endpoint: local!.endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS },
-    ...uniqueNames(),
-    createTables: true,
-    ...options,
-  });
-  stores.push(store);
-  return store;
-}
+const dynamo = useDynamoDbLocal();
+const { uniqueNames, openStore } = dynamo;
 
 /**
  * DynamoDB Local honours TTL: within a second or so it deletes an item whose TTL has passed. A test that
@@ -115,24 +74,26 @@ function consumeOf(token: TokenRecord, now = Date.now()): CommitRequest {
 describe('DynamoDB tables', () => {
   it('creates tables with their indexes and TTL, and does so idempotently', async () => {
     const names = uniqueNames();
-    await ensureTables(client, names);
-    await ensureTables(client, names);
-    await Promise.all([ensureTables(client, names), ensureTables(client, names)]);
-    const tokens = (await client.send(new DescribeTableCommand({ TableName: names.tokensTable }))).Table;
+    await ensureTables(dynamo.client(), names);
+    await ensureTables(dynamo.client(), names);
+    await Promise.all([ensureTables(dynamo.client(), names), ensureTables(dynamo.client(), names)]);
+    const tokens = (await dynamo.client().send(new DescribeTableCommand({ TableName: names.tokensTable })))
+      .Table;
     expect(tokens?.TableStatus).toBe('ACTIVE');
     expect(tokens?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual([
       'byConversation',
       'byStatus',
     ]);
-    const ttl = await client.send(new DescribeTimeToLiveCommand({ TableName: names.tokensTable }));
+    const ttl = await dynamo.client().send(new DescribeTimeToLiveCommand({ TableName: names.tokensTable }));
     expect(ttl.TimeToLiveDescription).toMatchObject({ TimeToLiveStatus: 'ENABLED', AttributeName: 'ttl' });
-    const state = (await client.send(new DescribeTableCommand({ TableName: names.stateTable }))).Table;
+    const state = (await dynamo.client().send(new DescribeTableCommand({ TableName: names.stateTable })))
+      .Table;
     expect(state?.KeySchema).toEqual([{ AttributeName: 'key', KeyType: 'HASH' }]);
   });
 
   it('refuses an existing table whose key schema is not the expected one', async () => {
     const names = uniqueNames();
-    await client.send(
+    await dynamo.client().send(
       new CreateTableCommand({
         TableName: names.tokensTable,
         BillingMode: 'PAY_PER_REQUEST',
@@ -140,10 +101,10 @@ describe('DynamoDB tables', () => {
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       }),
     );
-    await expect(ensureTables(client, names)).rejects.toBeInstanceOf(ConfigError);
-    await expect(ensureTables(client, { tokensTable: 'same', stateTable: 'same' })).rejects.toBeInstanceOf(
-      ConfigError,
-    );
+    await expect(ensureTables(dynamo.client(), names)).rejects.toBeInstanceOf(ConfigError);
+    await expect(
+      ensureTables(dynamo.client(), { tokensTable: 'same', stateTable: 'same' }),
+    ).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('matches the CloudFormation template in deploy/', () => {
@@ -453,7 +414,7 @@ describe('DynamoDbTokenStore', () => {
       },
       ...uniqueNames(),
     });
-    stores.push(store);
+    dynamo.track(store);
     const result = await store.commit(consumeOf(pending()));
     expect(result.ok === false && result.failure.kind).toBe('transient');
     await expect(store.getToken(newTokenId())).rejects.toBeInstanceOf(StoreUnavailableError);
@@ -542,7 +503,7 @@ describe('DynamoDbTokenStore', () => {
     // Counts the index items each Query reads: the sweep's cost, which must not grow with recent traffic.
     let scanned = 0;
     const counting = new DynamoDBClient({
-      endpoint: local!.endpoint,
+      endpoint: dynamo.endpoint(),
       region: LOCAL_REGION,
       credentials: LOCAL_CREDENTIALS,
     });

@@ -165,7 +165,11 @@ describe('PostgreSQL store: opening', () => {
 
   it('lets the shipped SQL file create a schema the store then opens without createTables', async () => {
     const schema = freshSchemaName();
-    await withAdmin((client) => client.query(migrationSql(1, schema)));
+    await withAdmin(async (client) => {
+      for (let version = 1; version <= MIGRATION_FILES.length; version++) {
+        await client.query(migrationSql(version, schema));
+      }
+    });
     const store = await PostgresTokenStore.open({ url: POSTGRES_TEST_URL, schema });
     await mintRoot(store);
     expect((await store.inFlightStats()).count).toBe(1);
