@@ -28,6 +28,9 @@ const UNIT = [
   'test/http/delivery.test.ts',
   'test/http/problems.test.ts',
   'test/package/**/*.test.ts',
+  'test/process/convergence.test.ts',
+  'test/process/orders.test.ts',
+  'test/process/transports.test.ts',
   'test/stores/sqlite/**/*.test.ts',
   'test/stores/token-mapping.test.ts',
 ];
@@ -40,6 +43,7 @@ const E2E = [
   'test/gateway/packaging.test.ts',
   'test/gateway/postgres.test.ts',
   'test/http/crash.test.ts',
+  'test/scheduling/crash.test.ts',
   'test/stores/multiprocess.test.ts',
   'test/systems/two-systems.test.ts',
 ];

@@ -13,6 +13,7 @@ import { MetricsObserver } from './metrics.js';
 import { openApiOptions } from './openapi.js';
 import { answerProblems, frameworkProblems } from './problems.js';
 import { operationsRoutes } from './routes/operations.js';
+import { processRoutes } from './routes/processes.js';
 import { signalRoutes } from './routes/signals.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type GatewayApp, RouteTable } from './routing.js';
@@ -80,6 +81,7 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
   app.register(tokenRoutes, ctx);
   app.register(signalRoutes, ctx);
   app.register(operationsRoutes, ctx);
+  app.register(processRoutes, ctx);
   app.register(async (instance) => problemPagesRoute(instance, problemBase));
   return app;
 }

@@ -32,7 +32,9 @@ const ENTRIES: Record<string, { peers: string[]; exports: string }> = {
   './amqp': { peers: ['amqplib'], exports: 'createAmqpTollgate' },
   './fastify': { peers: ['fastify'], exports: 'tollgatePlugin' },
   './gateway': { peers: ['fastify', 'amqplib'], exports: 'startGateway' },
-  './testing': { peers: ['better-sqlite3'], exports: 'testStore' },
+  './process': { peers: [], exports: 'defineProcess' },
+  // fast-check: loaded only when checkConvergence samples orders.
+  './testing': { peers: ['better-sqlite3'], exports: 'checkConvergence' },
 };
 
 /** The loader running the TypeScript sources, not something an entry loads. */
@@ -162,7 +164,14 @@ describe('package.json exports', () => {
 
   it('leaves every driver and framework to the user: optional peers, installed for the tests', () => {
     const peers = Object.keys(pkg.peerDependencies);
-    expect(peers.sort()).toEqual(['@aws-sdk/client-dynamodb', 'amqplib', 'better-sqlite3', 'fastify', 'pg']);
+    expect(peers.sort()).toEqual([
+      '@aws-sdk/client-dynamodb',
+      'amqplib',
+      'better-sqlite3',
+      'fast-check',
+      'fastify',
+      'pg',
+    ]);
     for (const name of peers) {
       expect(pkg.peerDependenciesMeta[name]?.optional, name).toBe(true);
       expect(pkg.devDependencies[name], name).toBe(pkg.peerDependencies[name]);
