@@ -16,6 +16,9 @@
  *
  * One order is delivered to A twice and one request is re-sent straight to B; the demo prints each side's view of
  * a conversation (its own tokens, where it leaves A and enters B) and of its state.
+ *
+ * Last, a business process (scripts/processes-demo.ts): the booking flow as a process manager, one booking paid
+ * (its payment delivered twice) and one expired by a scheduled timeout that the relay sends when due.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,6 +41,7 @@ import {
   declareConsumerQueue,
 } from '../src/transports/amqp/index.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
+import { processesDemo } from './processes-demo.js';
 import { counter, twoSystemsDemo, waitFor } from './two-systems.js';
 
 const AMQP_URL = process.env.TOLLGATE_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -52,6 +56,8 @@ interface Names {
   /** System A's orders and system B's shipments, in the two-systems part. */
   aOrders: string;
   bShipments: string;
+  /** The booking process's queue, in the processes part. */
+  bookings: string;
 }
 
 /** A type alias, not an interface, so it is assignable to JsonValue. */
@@ -71,6 +77,7 @@ function namesFor(suffix: string): Names {
     shippingOut: `demo.shipping-out.${suffix}`,
     aOrders: `demo.a-orders.${suffix}`,
     bShipments: `demo.b-shipments.${suffix}`,
+    bookings: `demo.bookings.${suffix}`,
   };
 }
 
@@ -372,10 +379,19 @@ async function demo(): Promise<void> {
       queue: names.aOrders,
       shipments: names.bShipments,
     });
-    process.exitCode = ok && separate ? 0 : 1;
+    const booked = await processesDemo({ amqpUrl: AMQP_URL, dir, queue: names.bookings });
+    process.exitCode = ok && separate && booked ? 0 : 1;
   } finally {
     for (const close of cleanup.reverse()) await close().catch(() => undefined);
-    for (const queue of [names.orders, names.payments, names.shippingOut, names.aOrders, names.bShipments]) {
+    const queues = [
+      names.orders,
+      names.payments,
+      names.shippingOut,
+      names.aOrders,
+      names.bShipments,
+      names.bookings,
+    ];
+    for (const queue of queues) {
       await setup.deleteQueue(queue).catch(() => undefined);
       await setup.deleteQueue(deadLetterNames(queue).queue).catch(() => undefined);
       await setup.deleteExchange(deadLetterNames(queue).exchange).catch(() => undefined);

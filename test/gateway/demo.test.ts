@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('npm run demo', () => {
-  it('applies every order exactly once per hop despite duplicates and a SIGKILLed worker, and once in each of two systems', async () => {
+  it('applies every order exactly once per hop despite duplicates and a SIGKILLed worker, once in each of two systems, and runs a booking process to both its endings once', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
       cwd: ROOT,
       timeout: 90_000,
@@ -21,5 +21,18 @@ describe('npm run demo', () => {
     expect(stdout).toContain(
       'each of the 3 orders was applied exactly once in A and in B, and shipped once in B',
     );
+    // Business processes: each booking is shown waiting for its payment with its pending expiry; the paid one's
+    // expiry is revoked by the payment's commit, the other's fires after its due time, and a duplicate is dropped.
+    expect(stdout).toMatch(
+      /b-1 reserved: state \{"bookingId":"b-1".*timeouts: expiry scheduled, due in \d+\.\d s/,
+    );
+    expect(stdout).toMatch(
+      /b-2 reserved: state \{"bookingId":"b-2".*timeouts: expiry scheduled, due in \d+\.\d s/,
+    );
+    expect(stdout).toContain("b-1's payment was delivered twice: the copy was dropped");
+    expect(stdout).toContain("b-1: confirmed; its expiry timeout is revoked, in the payment's commit");
+    expect(stdout).toMatch(/b-2: expired; its expiry timeout is consumed, applied \d+ ms after its due time/);
+    expect(stdout).toContain('seats free: 8 of 10; both instances finished (deleted)');
+    expect(stdout).toContain('b-1 was confirmed once and b-2 expired once: every step applied exactly once');
   }, 90_000);
 });
