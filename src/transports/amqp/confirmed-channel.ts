@@ -32,7 +32,11 @@ export class ConfirmedChannel {
     logger: Logger,
   ) {
     // A channel the broker closes emits 'error' first; unhandled, that would crash the process.
-    channel.on('error', (error: unknown) => logger.warn({ err: error }, 'RabbitMQ closed a channel'));
+    // It is doomed from the error on: no publish may go out on it while its 'close' is still on its way.
+    channel.on('error', (error: unknown) => {
+      this.open = false;
+      logger.warn({ err: error }, 'RabbitMQ closed a channel');
+    });
     channel.on('close', () => {
       this.open = false;
     });
@@ -50,7 +54,8 @@ export class ConfirmedChannel {
       routingKey: message.routingKey,
       messageId: message.properties.messageId,
     };
-    if (!this.open) throw new DispatchFailedError('the channel is closed', details);
+    // `sent: false`: nothing left, so the caller may publish again on the re-opened channel.
+    if (!this.open) throw new DispatchFailedError('the channel is closed', { ...details, sent: false });
     await new Promise<void>((resolve, reject) => {
       const entry: AwaitingConfirm = { messageId: message.properties.messageId };
       let settled = false;
@@ -91,7 +96,9 @@ export class ConfirmedChannel {
         );
       } catch (error) {
         // amqplib throws synchronously once the channel is closed.
-        settle(new DispatchFailedError('the channel is closed', details, { cause: error }));
+        settle(
+          new DispatchFailedError('the channel is closed', { ...details, sent: false }, { cause: error }),
+        );
         return;
       }
       if (!accepted) this.waitForDrain();

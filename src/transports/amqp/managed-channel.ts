@@ -62,7 +62,11 @@ export class ManagedChannel {
   }
 
   /** Resolves with the open channel; waits up to `timeoutMs` while there is none, then rejects. */
-  wait(timeoutMs: number, onTimeout: () => Error): Promise<ConfirmedChannel> {
+  async wait(timeoutMs: number, onTimeout: () => Error): Promise<ConfirmedChannel> {
+    const channel = await this.ready.wait(timeoutMs, onTimeout);
+    if (channel.isOpen) return channel;
+    // The broker has closed it and its 'close' is still being handled: wait for the channel that replaces it.
+    if (this.ready.current === channel) this.ready.clear();
     return this.ready.wait(timeoutMs, onTimeout);
   }
 

@@ -135,14 +135,18 @@ export class AmqpPublisher implements SignalSender {
   }
 
   private async publishConfirmed(token: TokenRecord, exchange: string, routingKey: string): Promise<void> {
-    const channel = await this.channel.wait(
-      this.outageTimeoutMs,
-      () =>
-        new DispatchFailedError(
-          `RabbitMQ unreachable for ${this.outageTimeoutMs} ms; the token stays pending for the relay`,
-          { tokenId: token.id },
-        ),
-    );
-    await channel.publish(messageForToken(token, exchange, routingKey));
+    const unreachable = () =>
+      new DispatchFailedError(
+        `RabbitMQ unreachable for ${this.outageTimeoutMs} ms; the token stays pending for the relay`,
+        { tokenId: token.id },
+      );
+    const message = messageForToken(token, exchange, routingKey);
+    try {
+      await (await this.channel.wait(this.outageTimeoutMs, unreachable)).publish(message);
+    } catch (error) {
+      // The channel closed under us before the message left: once more, on the channel that replaces it.
+      if (!(error instanceof DispatchFailedError) || error.details.sent !== false) throw error;
+      await (await this.channel.wait(this.outageTimeoutMs, unreachable)).publish(message);
+    }
   }
 }
