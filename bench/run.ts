@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- core amqp http gateway postgres]
+ * npm run bench [-- core amqp http gateway postgres scheduling]
  * Prints figures and ratios; never a pass/fail. Starts DynamoDB Local itself for the DynamoDB rows; the postgres
  * subset uses the local PostgreSQL (and RabbitMQ for its AMQP row).
  */
@@ -34,6 +34,10 @@ try {
   if (want('postgres')) {
     const { runPostgresBench } = await import('./postgres.js');
     await runPostgresBench();
+  }
+  if (want('scheduling')) {
+    const { runSchedulingBench } = await import('./scheduling.js');
+    await runSchedulingBench();
   }
 } finally {
   await dynamo?.stop();
