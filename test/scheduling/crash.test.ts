@@ -18,6 +18,7 @@ import {
   waitFor,
 } from '../amqp/support.js';
 import { type Child, runFixture } from '../http/support.js';
+import { stopLeftovers } from '../support/leftovers.js';
 import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
 import type { RelaySpec } from './fixtures/relay-worker.js';
 
@@ -80,15 +81,7 @@ describe.each(STORE_KINDS)('scheduled signals across relay processes (%s store)'
   const relays: RunningRelay[] = [];
   const cleanups: Array<() => Promise<void>> = [];
 
-  afterEach(async () => {
-    for (const relay of relays.splice(0)) {
-      if (relay.process.exitCode === null && relay.process.signalCode === null) {
-        relay.process.kill('SIGKILL');
-        await relay.exited;
-      }
-    }
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  afterEach(() => stopLeftovers(relays, cleanups));
 
   /** A store, an edge without a relay, and a declared timeouts queue nobody consumes yet. */
   async function rig(extraQueues: string[] = []): Promise<Rig> {

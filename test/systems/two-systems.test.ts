@@ -16,6 +16,7 @@ import {
   waitFor,
 } from '../amqp/support.js';
 import { post, stablePort, tokenHeader } from '../http/support.js';
+import { stopLeftovers } from '../support/leftovers.js';
 import { freshStoreConfig } from '../support/stores.js';
 import { type RunningSystem, type SystemASpec, type SystemBSpec, startSystem } from './support.js';
 
@@ -41,15 +42,7 @@ describe('two systems, two stores: A (SQLite) → HTTP → B (PostgreSQL) → AM
   const systems: RunningSystem[] = [];
   const cleanups: Array<() => Promise<void>> = [];
 
-  afterEach(async () => {
-    for (const system of systems.splice(0)) {
-      if (system.process.exitCode === null && system.process.signalCode === null) {
-        system.process.kill('SIGKILL');
-      }
-      await system.exited;
-    }
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  afterEach(() => stopLeftovers(systems, cleanups));
 
   it.each([
     ['a', 'after-issue', 'issued'],
