@@ -93,6 +93,11 @@ export class Relay {
     };
   }
 
+  /** How long a token stays pending before this relay sends it again. */
+  get delayMs(): number {
+    return this.options.delayMs;
+  }
+
   /**
    * One pass: send the scheduled tokens that came due, then re-send the pending tokens left behind, then (every
    * `housekeepingEvery` passes) expire and purge. Also callable directly (tests, operator "redispatch").

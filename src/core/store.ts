@@ -227,6 +227,11 @@ export interface TokenStore<Tx = unknown> {
   listByStatus(status: TokenStatus, options?: ListOptions): Promise<Page<TokenRecord>>;
   listConversation(conversationId: string, options?: ListOptions): Promise<Page<TokenRecord>>;
   inFlightStats(): Promise<InFlightStats>;
+  /**
+   * How many tokens the store holds in each status, every status present (0 when none). Ended tokens count until
+   * they are purged. Reads every token's status (an index scan), so it serves dashboards, not the hot path.
+   */
+  statusCounts(): Promise<Record<TokenStatus, number>>;
   /** Deletes ended tokens (consumed, expired, revoked) whose retention has passed. */
   purge(now: number, limit?: number): Promise<number>;
   /** Cheap reachability check for health probes. */

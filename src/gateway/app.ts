@@ -11,8 +11,11 @@ import type { AppConfig, BrokerProbe, GatewayContext, Lifecycle, RelayTrigger } 
 import type { GatewayLogger } from './logging.js';
 import { MetricsObserver } from './metrics.js';
 import { openApiOptions } from './openapi.js';
+import { OverviewReader, type RatedTotals, ratedTotals } from './overview.js';
 import { answerProblems, frameworkProblems } from './problems.js';
+import { RateSampler } from './rates.js';
 import { operationsRoutes } from './routes/operations.js';
+import { overviewRoutes } from './routes/overview.js';
 import { processRoutes } from './routes/processes.js';
 import { signalRoutes } from './routes/signals.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -35,6 +38,8 @@ export interface GatewayDeps {
   metrics?: MetricsObserver;
   /** More observers of the gateway's own events (audit trails...). */
   observers?: readonly Observer[];
+  /** The overview's rate sampler; created on the metrics' counters when absent. Started and stopped with the app. */
+  rates?: RateSampler<keyof RatedTotals>;
 }
 
 /**
@@ -60,6 +65,10 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
   // Signals and token requests are JSON; a text body would otherwise be fingerprinted as a JSON string.
   app.removeContentTypeParser('text/plain');
 
+  const rates = deps.rates ?? new RateSampler(() => ratedTotals(metrics));
+  app.addHook('onReady', async () => rates.start());
+  app.addHook('onClose', async () => rates.stop());
+
   const routes = new RouteTable(new ApiKeys(deps.config.apiKeys));
   const ctx: GatewayContext = {
     store: deps.store,
@@ -72,6 +81,13 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
     config: deps.config,
     lifecycle: deps.lifecycle ?? { draining: false },
     registry: deps.registry,
+    overview: new OverviewReader({
+      store: deps.store,
+      relay: deps.relay ?? null,
+      totals: metrics,
+      rates,
+      clock,
+    }),
   };
 
   answerProblems(app, routes, problemBase);
@@ -82,6 +98,7 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
   app.register(signalRoutes, ctx);
   app.register(operationsRoutes, ctx);
   app.register(processRoutes, ctx);
+  app.register(overviewRoutes, ctx);
   app.register(async (instance) => problemPagesRoute(instance, problemBase));
   return app;
 }

@@ -4,15 +4,19 @@ import type { Observer } from '../core/observer.js';
 import type { TokenStore } from '../core/store.js';
 import type { ApiKeysConfig, BridgesConfig } from './config/index.js';
 import type { GatewayLogger } from './logging.js';
+import type { OverviewReader } from './overview.js';
 
 /** Something that can tell whether the broker answers (the AMQP connection). */
 export interface BrokerProbe {
   ping(): Promise<void>;
 }
 
-/** The relay, as the gateway uses it: an operator "redispatch" triggers a pass. */
+/** The relay, as the gateway uses it: an operator "redispatch" triggers a pass; the overview shows its figures. */
 export interface RelayTrigger {
   runOnce(): Promise<unknown>;
+  /** How long a token stays pending before the relay sends it again. */
+  readonly delayMs?: number;
+  readonly stats?: { readonly givenUp: number; readonly lastPassAt?: number };
 }
 
 /** Shared by the process wrapper and the app: readiness turns false as soon as shutdown starts. */
@@ -46,4 +50,5 @@ export interface GatewayContext {
   config: AppConfig;
   lifecycle: Lifecycle;
   registry: Registry;
+  overview: OverviewReader;
 }

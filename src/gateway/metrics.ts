@@ -55,6 +55,21 @@ const COUNTERS = {
   },
 } as const satisfies Record<string, MetricSpec>;
 
+/**
+ * The running totals `/v1/overview` shows, each the sum over its labels of one counter above: the overview and
+ * `/metrics` read the same counters, so they cannot disagree.
+ */
+const TOTALS = {
+  minted: 'minted',
+  consumed: 'consumed',
+  duplicates: 'duplicates',
+  deadLettered: 'deadLettered',
+  redispatched: 'redispatches',
+  dispatchFailures: 'dispatchFailures',
+} as const satisfies Record<string, keyof typeof COUNTERS>;
+
+export type Totals = Record<keyof typeof TOTALS, number>;
+
 /** The latency histograms, by endpoint. */
 const HISTOGRAMS = {
   commit: {
@@ -102,10 +117,13 @@ function build<K extends string, M>(
  * transports and every hop in the process is counted. In-flight figures are read from the store at scrape time.
  */
 export class MetricsObserver implements Observer {
+  /** When the counters started from zero (ms since the epoch). */
+  readonly since: number;
   private readonly count: Record<keyof typeof COUNTERS, Counter<string>>;
   private readonly time: Record<keyof typeof HISTOGRAMS, Histogram<string>>;
 
   constructor(registry: Registry, store: TokenStore, clock: () => number = Date.now) {
+    this.since = clock();
     const registers = [registry];
     this.count = build(
       COUNTERS,
@@ -117,6 +135,18 @@ export class MetricsObserver implements Observer {
         new Histogram({ ...spec, labelNames: spec.labelNames ?? [], buckets: LATENCY_BUCKETS, registers }),
     );
     registerInFlightGauges(registers, store, clock);
+  }
+
+  /** The counters behind the overview's totals, as `/metrics` would show them now (summed over labels). */
+  async totals(): Promise<Totals> {
+    const keys = Object.keys(TOTALS) as Array<keyof Totals>;
+    const sums = await Promise.all(
+      keys.map(async (key) => {
+        const { values } = await this.count[TOTALS[key]].get();
+        return values.reduce((sum, sample) => sum + sample.value, 0);
+      }),
+    );
+    return Object.fromEntries(keys.map((key, i) => [key, sums[i]])) as Totals;
   }
 
   minted(tokens: readonly TokenRecord[]): void {

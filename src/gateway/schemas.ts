@@ -1,5 +1,12 @@
 import { type Static, Type } from 'typebox';
-import { dueBeforeQuery, tokenId, tokenStatus, tokenViewSchema } from '../transports/http/token-schemas.js';
+import { TOKEN_STATUSES, type TokenStatus } from '../core/token.js';
+import {
+  dueBeforeQuery,
+  isoInstant,
+  tokenId,
+  tokenStatus,
+  tokenViewSchema,
+} from '../transports/http/token-schemas.js';
 
 /**
  * TypeBox schemas of every request and response. Fastify validates and serialises with them, the route types
@@ -105,3 +112,59 @@ export const healthSchema = Type.Object({
     }),
   ),
 });
+
+const count = (description?: string) =>
+  Type.Integer({ minimum: 0, ...(description === undefined ? {} : { description }) });
+const perSecond = () => Type.Number({ minimum: 0 });
+
+/** The figures `rates.points` gives per second. */
+export const RATED = ['minted', 'consumed', 'duplicates', 'deadLettered', 'redispatched'] as const;
+
+export const overviewSchema = Type.Object({
+  at: isoInstant(),
+  statuses: Type.Object(
+    Object.fromEntries(TOKEN_STATUSES.map((status) => [status, count()])) as Record<
+      TokenStatus,
+      ReturnType<typeof count>
+    >,
+    { description: 'tokens in each status, ended ones included until they are purged' },
+  ),
+  inFlight: count('issued + pending + dispatched + scheduled'),
+  oldestInFlightAgeMs: Type.Union([count(), Type.Null()], {
+    description: 'age of the oldest in-flight token not waiting for its due time; null when none',
+  }),
+  relay: Type.Object({
+    enabled: Type.Boolean(),
+    delayMs: count('a token still pending this long after minting is re-dispatched'),
+    redispatched: count('signals the relay sent again since the gateway started'),
+    givenUp: count('tokens the relay revoked after a permanent refusal since the gateway started'),
+    lastPassAt: Type.Optional(isoInstant()),
+  }),
+  totals: Type.Object(
+    {
+      minted: count(),
+      consumed: count(),
+      duplicates: count(),
+      deadLettered: count(),
+      redispatched: count(),
+      dispatchFailures: count(),
+    },
+    { description: 'since `since`; the same counters /metrics exports' },
+  ),
+  since: isoInstant(),
+  rates: Type.Object({
+    intervalSeconds: Type.Number(),
+    points: Type.Array(
+      Type.Object({
+        at: isoInstant(),
+        ...(Object.fromEntries(RATED.map((key) => [key, perSecond()])) as Record<
+          (typeof RATED)[number],
+          ReturnType<typeof perSecond>
+        >),
+      }),
+      { description: 'per-second rates over each interval, oldest first, the last 10 minutes at most' },
+    ),
+  }),
+});
+
+export type Overview = Static<typeof overviewSchema>;

@@ -10,8 +10,9 @@ import { fingerprint } from '../../src/core/fingerprint.js';
 import { newTokenId } from '../../src/core/ids.js';
 import { pendingToken } from '../../src/core/mint.js';
 import { processSignal } from '../../src/core/processor.js';
+import { scheduledToken } from '../../src/core/scheduling.js';
 import type { TokenStore } from '../../src/core/store.js';
-import type { Destination, TokenRecord } from '../../src/core/token.js';
+import { type Destination, TOKEN_STATUSES, type TokenRecord } from '../../src/core/token.js';
 import { schedulingContract } from './scheduling.contract.js';
 
 export interface ContractStoreOptions {
@@ -548,6 +549,48 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       const stats = await store.inFlightStats();
       expect(stats.count).toBe(26);
       expect(stats.oldestMintedAt).toBe(base + 1000);
+      await store.close();
+    });
+
+    it('counts the tokens in every status, naming each status even when none is in it', async () => {
+      const store = await createStore();
+      const none = await store.statusCounts();
+      expect(Object.keys(none).sort()).toEqual([...TOKEN_STATUSES].sort());
+      expect(Object.values(none).every((count) => count === 0)).toBe(true);
+
+      const now = Date.now();
+      const [dispatched, consumed, revoked] = [
+        await mintRoot(store, { n: 1 }),
+        await mintRoot(store, { n: 2 }),
+        await mintRoot(store, { n: 3 }),
+      ] as [TokenRecord, TokenRecord, TokenRecord];
+      await mintRoot(store, { n: 4 });
+      await mintRoot(store, { n: 5 });
+      await store.markDispatched([dispatched.id], now);
+      await processSignal({
+        store,
+        endpoint: 'e',
+        tokenId: consumed.id,
+        payload: { n: 2 },
+        handler: () => {},
+      });
+      await store.revoke(revoked.id, now);
+      await store.issue(issuedToken());
+      await store.issue(issuedToken({ expiresAt: now - 1 }));
+      await store.expireIssued(now);
+      await store.mint([
+        scheduledToken({ destination: queue, payload: { n: 6 } }, { mintedBy: 'edge', now }, now + 60_000),
+      ]);
+
+      expect(await store.statusCounts()).toEqual({
+        issued: 1,
+        scheduled: 1,
+        pending: 2,
+        dispatched: 1,
+        consumed: 1,
+        expired: 1,
+        revoked: 1,
+      });
       await store.close();
     });
 

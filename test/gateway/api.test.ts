@@ -521,6 +521,7 @@ describe('problems and documents', () => {
         'get /health/live live',
         'get /health/ready ready',
         'get /metrics metrics',
+        'get /v1/overview getOverview',
         'get /problems/{kind} problemPage',
       ].sort(),
     );

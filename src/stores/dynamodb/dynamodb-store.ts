@@ -375,6 +375,11 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
     return sweeps.inFlightStats(this.access);
   }
 
+  async statusCounts(): Promise<Record<TokenStatus, number>> {
+    this.ensureOpen();
+    return sweeps.statusCounts(this.access);
+  }
+
   /**
    * Deletes ended tokens past their retention. DynamoDB's TTL deletes them too, but lazily (often days later)
    * and without guarantees, so the sweep remains the reference.

@@ -1,6 +1,7 @@
 import { DeleteItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { ClaimOptions, InFlightStats } from '../../core/store.js';
-import { IN_FLIGHT_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { IN_FLIGHT_STATUSES, TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { statusCountsOf } from '../status-counts.js';
 import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
 import { mapBounded } from './bounded.js';
 import { endExpression } from './commit-actions.js';
@@ -20,8 +21,8 @@ import {
 import { INDEX } from './tables.js';
 
 /*
- * The relay's and the sweeps' work on many tokens: dispatch marks, leases, expiry, purge and the in-flight
- * count. Candidates come from the (eventually consistent) indexes; every write is conditional on the item.
+ * The relay's and the sweeps' work on many tokens: dispatch marks, leases, expiry, purge, the in-flight
+ * count and the count per status. Candidates come from the (eventually consistent) indexes; every write is conditional on the item.
  */
 
 const ENDED_STATUSES: readonly TokenStatus[] = ['consumed', 'expired', 'revoked'];
@@ -181,6 +182,41 @@ async function partitionStats(
     const out = await at.client.send(new QueryCommand({ ...query, Limit: 1, ScanIndexForward: true }));
     const item = out.Items?.[0];
     return { count, oldest: item ? itemToToken(item).mintedAt : undefined };
+  });
+}
+
+/**
+ * Tokens per status, counted on the byStatus index: eventually consistent, and a COUNT query reads (and is
+ * charged for) every index entry it counts, the tombstones kept for the retention included.
+ */
+export async function statusCounts(at: TokensTableAccess): Promise<Record<TokenStatus, number>> {
+  const partitions = TOKEN_STATUSES.flatMap((status) =>
+    statusPartitions(status, at.statusShards).map((partition) => ({ status, partition })),
+  );
+  const counts = await mapBounded(partitions, at.concurrency, ({ partition }) =>
+    countPartition(at, partition),
+  );
+  return statusCountsOf(partitions.map(({ status }, i) => [status, counts[i]]));
+}
+
+async function countPartition(at: TokensTableAccess, partition: string): Promise<number> {
+  const e = new Expr();
+  const query = {
+    TableName: at.tokensTable,
+    IndexName: INDEX.byStatus,
+    KeyConditionExpression: indexRange(e, TOKEN_ATTR.gsiStatus, partition, undefined),
+    Select: 'COUNT' as const,
+    ...e.params(),
+  };
+  return at.run('Query', async () => {
+    let total = 0;
+    let start: Item | undefined;
+    do {
+      const out = await at.client.send(new QueryCommand({ ...query, ExclusiveStartKey: start }));
+      total += out.Count ?? 0;
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return total;
   });
 }
 

@@ -27,6 +27,7 @@ import type {
 } from '../../core/store.js';
 import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { firstDuplicate } from '../first-duplicate.js';
+import { statusCountsOf } from '../status-counts.js';
 import { fromTuple, type TokenTuple } from '../token-tuple.js';
 import { assertDistinctKeys, classifyUnconsumable, stage } from './commit-steps.js';
 import { commitOrFailure, exec } from './connection.js';
@@ -280,6 +281,11 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     const { rows } = await this.db.run('inFlightStats', (client) => exec(client, this.sql.inFlight, []));
     const [count, oldest] = (rows[0] ?? [0, null]) as [number, number | null];
     return oldest === null ? { count } : { count, oldestMintedAt: oldest };
+  }
+
+  async statusCounts(): Promise<Record<TokenStatus, number>> {
+    const { rows } = await this.db.run('statusCounts', (client) => exec(client, this.sql.statusCounts, []));
+    return statusCountsOf(rows as Array<[string, number]>);
   }
 
   async purge(now: number, limit = 10_000): Promise<number> {

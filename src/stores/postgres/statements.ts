@@ -172,6 +172,7 @@ export function statements(s: string) {
       'in_flight',
       `SELECT count(*), min(minted_at) FILTER (WHERE status <> 'scheduled') FROM ${s}.tokens WHERE status IN ${IN_FLIGHT}`,
     ),
+    statusCounts: statement('status_counts', `SELECT status, count(*) FROM ${s}.tokens GROUP BY status`),
     purge: statement(
       'purge',
       `DELETE FROM ${s}.tokens WHERE id IN (SELECT id FROM ${s}.tokens WHERE status IN ${ENDED}

@@ -35,6 +35,7 @@ import {
   type TokenStatus,
 } from '../../core/token.js';
 import { decodeCursor, encodeCursor, pageLimit } from '../paging.js';
+import { statusCountsOf } from '../status-counts.js';
 import {
   fromTuple,
   INSERT_COLUMN_LIST,
@@ -295,6 +296,10 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     });
   }
 
+  async statusCounts(): Promise<Record<TokenStatus, number>> {
+    return this.run(() => statusCountsOf(this.sql.statusCounts.all() as Array<[string, number]>));
+  }
+
   async purge(now: number, limit = 10_000): Promise<number> {
     // Only a token minted at least one retention ago can be due (it ended after it was minted): bounding
     // minted_at lets the status index skip the tombstones still kept, whose number grows with traffic.
@@ -416,6 +421,8 @@ function prepare(db: Database.Database) {
     inFlight: db.prepare(
       `SELECT COUNT(*) AS count, MIN(CASE WHEN status <> 'scheduled' THEN minted_at END) AS oldest FROM tokens WHERE status IN ${IN_FLIGHT}`,
     ),
+    // Counted on the status index alone (a covering scan): the rows themselves are never read.
+    statusCounts: db.prepare('SELECT status, COUNT(*) FROM tokens GROUP BY status').raw(true),
     purge: db.prepare(`DELETE FROM tokens WHERE id IN (SELECT id FROM tokens WHERE status IN ${ENDED}
         AND minted_at <= ? AND retain_until IS NOT NULL AND retain_until <= ? LIMIT ?)`),
   };
