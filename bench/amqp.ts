@@ -29,6 +29,7 @@ import { messageForToken } from '../src/transports/amqp/message.js';
 import { createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
 import { declareConsumerQueue } from '../src/transports/amqp/topology.js';
 import { fmt, percentile, printTable, ratio } from './measure.js';
+import { recordTarget } from './results.js';
 
 const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 /** Messages in flight at once: enough to keep both contenders busy, small enough that latency means something. */
@@ -408,7 +409,51 @@ async function benchBackend(model: ChannelModel, backend: Backend, total: number
     ],
     ratio: ratio(best.tollgate?.perSecond ?? 0, best.baseline?.perSecond ?? 0),
     tollgatePerSecond: best.tollgate?.perSecond ?? 0,
+    baseline: best.baseline,
+    tollgate: best.tollgate,
   };
+}
+
+/** The issue's targets for the AMQP hop: on SQLite against the baseline, on DynamoDB against the raw floor. */
+function recordAmqpTargets(
+  store: string,
+  tollgate: HopResult | undefined,
+  baseline: HopResult | undefined,
+  floor: number | undefined,
+): void {
+  if (!tollgate || !baseline) return;
+  const figure = `${fmt(tollgate.perSecond)} vs ${fmt(baseline.perSecond)} msgs/s, p99 ${fmt(tollgate.p99Ms, 1)} vs ${fmt(baseline.p99Ms, 1)} ms, CPU ${fmt(tollgate.cpuMsPerHop, 2)} vs ${fmt(baseline.cpuMsPerHop, 2)} ms/hop`;
+  if (store === 'SQLite') {
+    recordTarget({
+      id: 'amqp.sqlite.throughput',
+      title: 'AMQP hop on SQLite, exactly-once / plain amqplib at-least-once',
+      figure,
+      value: tollgate.perSecond / baseline.perSecond,
+      unit: 'ratio',
+      op: '>=',
+      target: 1,
+    });
+    recordTarget({
+      id: 'amqp.sqlite.p99',
+      title: 'AMQP hop on SQLite, p99 exactly-once / at-least-once',
+      figure,
+      value: tollgate.p99Ms / baseline.p99Ms,
+      unit: 'ratio',
+      op: '<=',
+      target: 2,
+    });
+  }
+  if (store === 'DynamoDB Local' && floor !== undefined) {
+    recordTarget({
+      id: 'amqp.dynamodb.floor',
+      title: 'AMQP hop on DynamoDB Local / raw TransactWriteItems floor (c=16)',
+      figure: `${fmt(tollgate.perSecond)} msgs/s vs floor ${fmt(floor)} tx/s, p99 ${fmt(tollgate.p99Ms, 1)} ms`,
+      value: tollgate.perSecond / floor,
+      unit: 'ratio',
+      op: '>=',
+      target: 0.9,
+    });
+  }
 }
 
 export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void> {
@@ -440,6 +485,7 @@ export async function runAmqpBench(options: AmqpBenchOptions = {}): Promise<void
           `exactly-once hop / raw transaction floor of the core bench (${fmt(floor)}/s) on ${backend.name}: ${ratio(result.tollgatePerSecond, floor)}`,
         );
       }
+      recordAmqpTargets(backend.name, result.tollgate, result.baseline, floor);
     }
   } finally {
     await model.close();

@@ -15,6 +15,7 @@ import type { TokenStore } from '../src/core/store.js';
 import type { Destination, TokenRecord } from '../src/core/token.js';
 import { openStore, type StoreConfig } from '../src/stores/open.js';
 import { fmt, measure, printTable, ratio } from './measure.js';
+import { recordTarget } from './results.js';
 
 const destination: Destination = { medium: 'amqp', exchange: 'orders', routingKey: 'placed' };
 const next: Destination = { medium: 'amqp', exchange: 'payments', routingKey: 'requested' };
@@ -278,6 +279,18 @@ export async function runCoreBench(
     'Core: one hop = consume 1 token + write 1 state item + mint 1 token (target: commit ratio >= 0.9)',
     rows,
   );
+  for (const row of rows) {
+    const store = String(row.store);
+    recordTarget({
+      id: `core.${store === 'SQLite' ? 'sqlite' : 'dynamodb'}.c${row.concurrency}.commit`,
+      title: `Core commit on ${store}, c=${row.concurrency} / raw transaction floor`,
+      figure: `${row['tollgate commit/s']} vs ${row['raw floor/s']} commits/s; full hop ${row['full hop/s (check+handler+commit)']}/s`,
+      value: Number(row['commit ratio']),
+      unit: 'ratio',
+      op: '>=',
+      target: 0.9,
+    });
+  }
   const floors: RawFloors = {};
   for (const row of rows) if (row.concurrency === 16) floors[String(row.store)] = Number(row['raw floor/s']);
   return floors;

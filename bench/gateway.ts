@@ -1,13 +1,14 @@
 /**
  * Gateway ingress benchmark: HTTP request → token check → publish with broker confirm → 202, through the real
- * gateway process (main.ts), against a plain fastify route that publishes the same message on a plain amqplib
- * confirm channel. Both run as child processes and publish to the same exchange and queue. Also reports the
- * gateway's RSS at idle and its peak under load.
+ * gateway process as production runs it (`node dist/src/gateway/main.js`, built first when dist is missing or
+ * older than src), against a plain fastify route that publishes the same message on a plain amqplib confirm
+ * channel. Both run as child processes and publish to the same exchange and queue. Also reports the gateway's
+ * RSS at idle and its peak under load.
  *
- * Run: npx tsx bench/gateway.ts   (or through bench/run.ts). Needs RabbitMQ (TOLLGATE_TEST_AMQP_URL).
+ * Run: npx tsx bench/gateway.ts [--duration=S]   (or through bench/run.ts). Needs RabbitMQ (TOLLGATE_TEST_AMQP_URL).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,6 +22,7 @@ import { ENV } from '../src/gateway/config/index.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { stablePort } from '../test/support/free-port.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { recordNote, recordTarget } from './results.js';
 
 const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -30,6 +32,10 @@ const BODY = { orderId: 'bench-order', amount: 4200, currency: 'EUR' };
 const CONNECTIONS = 32;
 const WARMUP_S = 2;
 const DURATION_S = 8;
+/** The gateway's entry as production starts it (`npm run start:prod`). */
+const GATEWAY_ENTRY = 'dist/src/gateway/main.js';
+/** Peak RSS the issue allows the gateway under this load. */
+const PEAK_RSS_TARGET_MB = 150;
 /** Live tokens cycled through by the load (the ingress does not consume them, so each can be posted again). */
 const TOKENS = 5_000;
 const BASELINE_FLAG = '--baseline-server';
@@ -45,13 +51,23 @@ interface LoadResult {
   cpuUsPerRequest: number;
 }
 
-export async function runGatewayBench(): Promise<void> {
+export interface GatewayBenchOptions {
+  /** Measured seconds per contender and round. Default 8. */
+  durationS?: number;
+  /** Extra node flags for the gateway process (e.g. `--cpu-prof`, `--max-semi-space-size=4`). */
+  gatewayNodeArgs?: string[];
+}
+
+export async function runGatewayBench(options: GatewayBenchOptions = {}): Promise<void> {
+  const durationS = options.durationS ?? DURATION_S;
+  ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-gw-bench-'));
   await prepareBroker();
   const dbFile = join(dir, 'gateway.db');
   const tokens = await mintTokens(dbFile);
   const port = await stablePort();
-  const gateway = await startChild(['src/gateway/main.ts'], `http://127.0.0.1:${port}`, {
+  const gatewayArgs = [...(options.gatewayNodeArgs ?? []), GATEWAY_ENTRY];
+  const gateway = await startChild(gatewayArgs, `http://127.0.0.1:${port}`, {
     [ENV.port]: String(port),
     [ENV.sqlitePath]: dbFile,
     [ENV.amqpUrl]: AMQP_URL,
@@ -63,7 +79,7 @@ export async function runGatewayBench(): Promise<void> {
   try {
     const baselinePort = await stablePort();
     baseline = await startChild(
-      [BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
+      ['--import', 'tsx', BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
       `http://127.0.0.1:${baselinePort}`,
       {},
     );
@@ -71,11 +87,11 @@ export async function runGatewayBench(): Promise<void> {
     const idleRssMb = rssMb(gateway.process);
     // Interleaved rounds (baseline, gateway, baseline, gateway) so drift on the machine hits both alike.
     const plainChild = baseline.process;
-    const plain1 = await load(`${baseline.url}/signal`, tokens, plainChild);
+    const plain1 = await load(`${baseline.url}/signal`, tokens, plainChild, durationS);
     const peak = sampleRss(gateway.process);
-    const gw1 = await load(`${gateway.url}/v1/signals/bench`, tokens, gateway.process);
-    const plain2 = await load(`${baseline.url}/signal`, tokens, plainChild);
-    const gw2 = await load(`${gateway.url}/v1/signals/bench`, tokens, gateway.process);
+    const gw1 = await load(`${gateway.url}/v1/signals/bench`, tokens, gateway.process, durationS);
+    const plain2 = await load(`${baseline.url}/signal`, tokens, plainChild, durationS);
+    const gw2 = await load(`${gateway.url}/v1/signals/bench`, tokens, gateway.process, durationS);
     const peakRssMb = peak.stop();
     const plain = best(plain1, plain2);
     const gw = best(gw1, gw2);
@@ -84,14 +100,34 @@ export async function runGatewayBench(): Promise<void> {
       row('Tollgate gateway', gw),
     ]);
     console.log(
-      `throughput ratio gateway/plain: ${ratio(gw.perSecond, plain.perSecond)} (target ≥ 0.8); ` +
+      `throughput ratio gateway/plain: ${ratio(gw.perSecond, plain.perSecond)}; ` +
         `p99 ${fmt(gw.p99Ms, 1)} ms vs ${fmt(plain.p99Ms, 1)} ms`,
     );
-    console.log(`gateway RSS: idle ${fmt(idleRssMb, 1)} MB, peak under load ${fmt(peakRssMb, 1)} MB`);
+    const rssLine = `gateway (node ${GATEWAY_ENTRY}) RSS: idle ${fmt(idleRssMb, 1)} MB, peak under load ${fmt(peakRssMb, 1)} MB`;
+    console.log(rssLine);
+    recordNote(rssLine);
     console.log(
-      `(${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${DURATION_S} s measured per round, best of 2 rounds; ` +
+      `(${CONNECTIONS} connections, ${WARMUP_S} s warm-up + ${durationS} s measured per round, best of 2 rounds; ` +
         `SQLite store, local RabbitMQ, persistent messages)`,
     );
+    recordTarget({
+      id: 'gateway.ingress.throughput',
+      title: 'Gateway ingress / plain fastify + amqplib with confirms',
+      figure: `${fmt(gw.perSecond)} vs ${fmt(plain.perSecond)} req/s, p99 ${fmt(gw.p99Ms, 1)} vs ${fmt(plain.p99Ms, 1)} ms, server CPU ${fmt(gw.cpuUsPerRequest)} vs ${fmt(plain.cpuUsPerRequest)} µs/req`,
+      value: gw.perSecond / plain.perSecond,
+      unit: 'ratio',
+      op: '>=',
+      target: 1,
+    });
+    recordTarget({
+      id: 'gateway.rss.peak',
+      title: 'Gateway peak RSS under the ingress bench',
+      figure: `idle ${fmt(idleRssMb, 1)} MB, peak ${fmt(peakRssMb, 1)} MB (node ${GATEWAY_ENTRY})`,
+      value: peakRssMb,
+      unit: 'MB',
+      op: '<=',
+      target: PEAK_RSS_TARGET_MB,
+    });
   } finally {
     await stopChild(gateway.process);
     if (baseline) await stopChild(baseline.process);
@@ -156,7 +192,46 @@ async function mintTokens(filename: string): Promise<string[]> {
   return tokens.map((t) => t.id);
 }
 
-async function load(url: string, tokens: readonly string[], server: ChildProcess): Promise<LoadResult> {
+/**
+ * Builds dist (tsc -p tsconfig.build.json) unless the gateway's entry there is newer than every file under src.
+ * tsc still emits when the tree has a type error; the bench then runs what it emitted and says so.
+ */
+function ensureBuilt(): void {
+  const entry = join(ROOT, GATEWAY_ENTRY);
+  const built = existsSync(entry) ? statSync(entry).mtimeMs : 0;
+  if (built > newestMtime(join(ROOT, 'src'))) return;
+  console.log(`building dist for the gateway (${GATEWAY_ENTRY} missing or older than src)…`);
+  try {
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+  } catch (error) {
+    if (!existsSync(entry)) throw error;
+    console.warn('tsc reported errors; the bench runs what it emitted:');
+    console.warn(String((error as { stdout?: Buffer }).stdout ?? '').slice(0, 2_000));
+  }
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+async function load(
+  url: string,
+  tokens: readonly string[],
+  server: ChildProcess,
+  durationS: number,
+): Promise<LoadResult> {
   const run = (duration: number) => {
     let next = 0;
     return autocannon({
@@ -178,7 +253,7 @@ async function load(url: string, tokens: readonly string[], server: ChildProcess
   };
   await run(WARMUP_S);
   const cpuBefore = cpuMs(server);
-  const result = await run(DURATION_S);
+  const result = await run(durationS);
   const cpuUsed = cpuMs(server) - cpuBefore;
   return {
     cpuUsPerRequest: result.requests.total > 0 ? (cpuUsed * 1000) / result.requests.total : 0,
@@ -195,16 +270,16 @@ interface Child {
   url: string;
 }
 
-/** Starts `node --import tsx <args>` and waits until `url` answers /health/live (or any HTTP answer). */
+/** Starts `node <args>` and waits until `url` answers /health/live (or any HTTP answer). */
 async function startChild(args: string[], url: string, env: Record<string, string>): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args[0]} exited with ${child.exitCode}`);
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
     try {
       await fetch(`${url}/health/live`);
       return { process: child, url };
@@ -213,7 +288,7 @@ async function startChild(args: string[], url: string, env: Record<string, strin
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${args[0]} did not start`);
+      throw new Error(`${args.join(' ')} did not start`);
     }
     await sleep(100);
   }
@@ -303,5 +378,8 @@ async function baselineServer(): Promise<void> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   if (process.argv.includes(BASELINE_FLAG)) await baselineServer();
-  else await runGatewayBench();
+  else {
+    const duration = process.argv.find((arg) => arg.startsWith('--duration='));
+    await runGatewayBench(duration ? { durationS: Number(duration.slice('--duration='.length)) } : {});
+  }
 }

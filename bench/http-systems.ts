@@ -18,6 +18,7 @@ import type { Destination, TokenRecord } from '../src/core/token.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { HttpSignalSender, tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { fmt, measure, printTable, ratio } from './measure.js';
+import { recordTarget } from './results.js';
 
 const CONCURRENCY = 16;
 const WARMUP_HOPS = 500;
@@ -33,7 +34,8 @@ interface Receiver {
   stop(): void;
 }
 
-export async function runCrossSystemHttpBench(): Promise<void> {
+export async function runCrossSystemHttpBench(options: { hops?: number } = {}): Promise<void> {
+  const measuredHops = options.hops ?? MEASURED_HOPS;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-systems-'));
   const aFile = join(dir, 'a.db');
   const a = new SqliteTokenStore({ filename: aFile });
@@ -70,13 +72,13 @@ export async function runCrossSystemHttpBench(): Promise<void> {
     const best = new Map<Variant, Awaited<ReturnType<typeof run>>>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const variant of VARIANTS) {
-        const measured = await run(variant, MEASURED_HOPS);
+        const measured = await run(variant, measuredHops);
         const previous = best.get(variant);
         if (!previous || measured.perSecond > previous.perSecond) best.set(variant, measured);
       }
     }
     printTable(
-      `HTTP hop between systems on SQLite: best of ${ROUNDS} rounds of ${MEASURED_HOPS} dispatched signals, ` +
+      `HTTP hop between systems on SQLite: best of ${ROUNDS} rounds of ${measuredHops} dispatched signals, ` +
         `${CONCURRENCY} in flight (A here, B in a child process)`,
       VARIANTS.map((variant) => {
         const r = best.get(variant)!;
@@ -98,6 +100,15 @@ export async function runCrossSystemHttpBench(): Promise<void> {
         'What limits it: the extra round trip (the issue call) before every send, and the receiver inserting ' +
         'the issued token before its hop consumes it.',
     );
+    recordTarget({
+      id: 'http.cross-system',
+      title: 'HTTP hop between systems (issue + send) / same-store hop',
+      figure: `${fmt(cross.perSecond)} vs ${fmt(same.perSecond)} hops/s, p50 ${fmt(cross.p50Ms, 2)} vs ${fmt(same.p50Ms, 2)} ms`,
+      value: cross.perSecond / same.perSecond,
+      unit: 'ratio',
+      op: '>=',
+      target: 0.6,
+    });
   } finally {
     sender.close();
     for (const receiver of receivers.values()) receiver.stop();

@@ -19,17 +19,23 @@ import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { runCrossSystemHttpBench } from './http-systems.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { recordTarget } from './results.js';
 
 const CONNECTIONS = 16;
 const WARMUP_REQUESTS = 2_000;
 const MEASURED_REQUESTS = 20_000;
+
+export interface HttpBenchOptions {
+  /** Measured requests per route and round. Default 20 000. */
+  requests?: number;
+}
 const ROUNDS = 2;
 const ROUTES = ['plain', 'exactly-once'] as const;
 type Route = (typeof ROUTES)[number];
 const PAYLOAD = { item: 'widget', quantity: 3 };
 
 /** What the load process reports back (a subset of autocannon's result). */
-interface LoadResult {
+export interface LoadResult {
   requests: number;
   perSecond: number;
   p50Ms: number;
@@ -44,7 +50,7 @@ interface Measured extends LoadResult {
   cpuMicrosPerRequest: number;
 }
 
-interface LoadPlan {
+export interface LoadPlan {
   url: string;
   requests: number;
   connections: number;
@@ -53,7 +59,8 @@ interface LoadPlan {
   tokensFile?: string;
 }
 
-export async function runHttpBench(): Promise<void> {
+export async function runHttpBench(options: HttpBenchOptions = {}): Promise<void> {
+  const measuredRequests = options.requests ?? MEASURED_REQUESTS;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-http-'));
   const filename = join(dir, 'bench.db');
   const store = new SqliteTokenStore({ filename });
@@ -102,7 +109,7 @@ export async function runHttpBench(): Promise<void> {
     const best = new Map<Route, Measured>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const route of ROUTES) {
-        const measured = await run(route, MEASURED_REQUESTS);
+        const measured = await run(route, measuredRequests);
         const previous = best.get(route);
         if (!previous || measured.perSecond > previous.perSecond) best.set(route, measured);
       }
@@ -123,7 +130,7 @@ export async function runHttpBench(): Promise<void> {
       };
     });
     printTable(
-      `HTTP hop on SQLite: best of ${ROUNDS} rounds of ${MEASURED_REQUESTS} requests, ${CONNECTIONS} connections ` +
+      `HTTP hop on SQLite: best of ${ROUNDS} rounds of ${measuredRequests} requests, ${CONNECTIONS} connections ` +
         '(autocannon in a separate process)',
       rows,
     );
@@ -134,6 +141,27 @@ export async function runHttpBench(): Promise<void> {
         `p50 ${ratio(exactlyOnce.p50Ms, plain.p50Ms)}x, p99 ${ratio(exactlyOnce.p99Ms, plain.p99Ms)}x, ` +
         `server CPU per request ${ratio(exactlyOnce.cpuMicrosPerRequest, plain.cpuMicrosPerRequest)}x`,
     );
+    const figure =
+      `${fmt(exactlyOnce.perSecond)} vs ${fmt(plain.perSecond)} req/s, p99 ${fmt(exactlyOnce.p99Ms, 2)} vs ` +
+      `${fmt(plain.p99Ms, 2)} ms, server CPU ${fmt(exactlyOnce.cpuMicrosPerRequest)} vs ${fmt(plain.cpuMicrosPerRequest)} µs/req`;
+    recordTarget({
+      id: 'http.sqlite.throughput',
+      title: 'HTTP route on SQLite, exactly-once / plain fastify with the same write',
+      figure,
+      value: exactlyOnce.perSecond / plain.perSecond,
+      unit: 'ratio',
+      op: '>=',
+      target: 0.8,
+    });
+    recordTarget({
+      id: 'http.sqlite.cpu',
+      title: 'HTTP route on SQLite, server CPU per request exactly-once / plain',
+      figure,
+      value: exactlyOnce.cpuMicrosPerRequest / plain.cpuMicrosPerRequest,
+      unit: 'ratio',
+      op: '<=',
+      target: 1.5,
+    });
   } finally {
     await app.close();
     plainDb.close();
@@ -141,7 +169,7 @@ export async function runHttpBench(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   // The hop between systems with separate stores (issue + send) against the same-store hop.
-  await runCrossSystemHttpBench();
+  await runCrossSystemHttpBench(options.requests ? { hops: Math.ceil(options.requests / 4) } : {});
 }
 
 /** One token per request, minted before the clock starts (as an edge client would have, earlier). */
@@ -157,7 +185,8 @@ async function premint(store: SqliteTokenStore, url: string, count: number): Pro
   return tokens;
 }
 
-function loadInChildProcess(plan: LoadPlan): Promise<LoadResult> {
+/** Runs `plan` with autocannon in a child process (so the load does not compete for this event loop). */
+export function loadInChildProcess(plan: LoadPlan): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--load'], {
       stdio: ['pipe', 'pipe', 'inherit'],

@@ -1,4 +1,5 @@
 /** Small shared helpers for the benchmarks: timing loops, percentiles, table printing. */
+import { recordTable } from './results.js';
 
 export interface Measurement {
   ops: number;
@@ -48,6 +49,7 @@ export function percentile(sorted: readonly number[], q: number): number {
 export function printTable(title: string, rows: Array<Record<string, string | number>>): void {
   console.log(`\n${title}`);
   console.table(rows);
+  recordTable(title, rows);
 }
 
 export const fmt = (n: number, digits = 0) => n.toFixed(digits);

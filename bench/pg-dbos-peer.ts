@@ -22,6 +22,7 @@ import {
   withClient,
 } from './pg-shared.js';
 import { countRow, type WireCounter } from './pg-wire.js';
+import { recordTarget } from './results.js';
 
 /* Part 3 of the PostgreSQL bench (bench/postgres.ts): DBOS Transact and Tollgate on the same work. */
 
@@ -167,7 +168,19 @@ export async function dbosPeer(wire: WireCounter, signals: number): Promise<void
       rows.push(row('Tollgate hop (PostgresTokenStore)', t, onceText(onceTollgate, expectedRows.tollgate)));
       if (dbosError === undefined)
         rows.push(row('DBOS Transact workflow', d, onceText(onceDbos, expectedRows.dbos)));
-      if (t && d) summary.push(`c=${concurrency}: ${ratio(t.perSecond, d.perSecond)}`);
+      if (t && d) {
+        summary.push(`c=${concurrency}: ${ratio(t.perSecond, d.perSecond)}`);
+        if (concurrency === 16)
+          recordTarget({
+            id: 'peer.dbos.c16',
+            title: 'PostgreSQL peer, each signal twice, c=16: Tollgate / DBOS Transact',
+            figure: `${fmt(t.perSecond)} vs ${fmt(d.perSecond)} signals/s, p99 ${fmt(t.p99Ms, 1)} vs ${fmt(d.p99Ms, 1)} ms`,
+            value: t.perSecond / d.perSecond,
+            unit: 'ratio',
+            op: '>=',
+            target: 2,
+          });
+      }
     }
     printTable(
       `Peer: one signal = one row written, delivered twice (the second must change nothing); pool ${POOL} per side; latency covers both deliveries; best of 2`,

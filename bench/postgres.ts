@@ -25,6 +25,7 @@ import {
   timed,
 } from './pg-shared.js';
 import { countRow, WireCounter } from './pg-wire.js';
+import { recordTarget } from './results.js';
 
 export interface PostgresBenchOptions {
   /** Hops per contender and round at concurrency 16 (a quarter of it at 1). Default 2000. */
@@ -164,7 +165,18 @@ async function floorVsTollgate(wire: WireCounter, hops: number): Promise<number>
       }
       const r = bestRaw as Timed;
       const t = bestTollgate as Timed;
-      if (concurrency === 16) floor16 = r.perSecond;
+      if (concurrency === 16) {
+        floor16 = r.perSecond;
+        recordTarget({
+          id: 'postgres.hop.c16',
+          title: 'PostgreSQL hop on an own table, c=16 / raw pg transaction',
+          figure: `${fmt(t.perSecond)} vs ${fmt(r.perSecond)}/s, CPU ${fmt(t.cpuMs, 2)} vs ${fmt(r.cpuMs, 2)} ms`,
+          value: t.perSecond / r.perSecond,
+          unit: 'ratio',
+          op: '>=',
+          target: 0.9,
+        });
+      }
       rows.push({
         concurrency,
         'raw floor tx/s': fmt(r.perSecond),
