@@ -16,6 +16,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The console (served at /console) is bundled by esbuild into dist/console as part of npm run build.
+COPY console ./console
+COPY scripts/build-console.ts ./scripts/build-console.ts
 # The library leaves drivers and frameworks to its users (optional peer dependencies, installed here as dev
 # dependencies). The gateway is such a user and needs them all, as the lock file resolved them: they move to the
 # dependencies of the image's package.json before the dev dependencies are pruned.

@@ -1,4 +1,7 @@
 import { randomFillSync } from 'node:crypto';
+import { TOKEN_ID_PATTERN } from './id-pattern.js';
+
+export { TOKEN_ID_PATTERN };
 
 // One call into the CSPRNG per 256 ids instead of one per id: the call, not the bytes, is what costs.
 const POOL_BYTES = 16 * 256;
@@ -16,11 +19,6 @@ export function newTokenId(): string {
   return id;
 }
 
-/**
- * Ids are ours (22 base64url chars) or chosen by a caller at the sync-async boundary.
- * Caller ids are restricted to a URL- and header-safe alphabet so they can travel anywhere unescaped.
- */
-export const TOKEN_ID_PATTERN = '^[A-Za-z0-9_-]{8,128}$';
 const TOKEN_ID = new RegExp(TOKEN_ID_PATTERN);
 
 export function isTokenId(value: unknown): value is string {
