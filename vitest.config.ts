@@ -22,6 +22,7 @@ const UNIT = [
   'test/gateway/api.property.test.ts',
   'test/gateway/api.test.ts',
   'test/gateway/config.test.ts',
+  'test/gateway/console.test.ts',
   'test/gateway/ingress.test.ts',
   'test/gateway/operations.test.ts',
   'test/gateway/overview.test.ts',

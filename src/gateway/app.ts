@@ -7,6 +7,7 @@ import { fanOut, type Observer } from '../core/observer.js';
 import type { TokenStore } from '../core/store.js';
 import { ApiKeys } from '../transports/http/api-keys.js';
 import { problemPagesRoute } from '../transports/http/index.js';
+import { builtConsoleDir } from './console-files.js';
 import type { AppConfig, BrokerProbe, GatewayContext, Lifecycle, RelayTrigger } from './context.js';
 import type { GatewayLogger } from './logging.js';
 import { MetricsObserver } from './metrics.js';
@@ -14,6 +15,7 @@ import { openApiOptions } from './openapi.js';
 import { OverviewReader, type RatedTotals, ratedTotals } from './overview.js';
 import { answerProblems, frameworkProblems } from './problems.js';
 import { RateSampler } from './rates.js';
+import { consoleRoutes } from './routes/console.js';
 import { operationsRoutes } from './routes/operations.js';
 import { overviewRoutes } from './routes/overview.js';
 import { processRoutes } from './routes/processes.js';
@@ -38,6 +40,8 @@ export interface GatewayDeps {
   metrics?: MetricsObserver;
   /** More observers of the gateway's own events (audit trails...). */
   observers?: readonly Observer[];
+  /** The built console's folder (index.html, assets/); default dist/console under the package root. */
+  consoleDir?: string;
   /** The overview's rate sampler; created on the metrics' counters when absent. Started and stopped with the app. */
   rates?: RateSampler<keyof RatedTotals>;
 }
@@ -99,6 +103,8 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
   app.register(operationsRoutes, ctx);
   app.register(processRoutes, ctx);
   app.register(overviewRoutes, ctx);
+  if (deps.config.console?.enabled !== false)
+    app.register(consoleRoutes, { dir: deps.consoleDir ?? builtConsoleDir() });
   app.register(async (instance) => problemPagesRoute(instance, problemBase));
   return app;
 }

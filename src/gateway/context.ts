@@ -35,6 +35,8 @@ export interface AppConfig {
    * https://docs.example.com/tollgate/problems/. Default "/problems/", which the gateway itself serves.
    */
   problemBase?: string;
+  /** The web console at /console (TOLLGATE_CONSOLE_ENABLED); absent: served. */
+  console?: { enabled: boolean };
 }
 
 /** What every route module gets (as its plugin options). */

@@ -15,7 +15,8 @@ export function answerProblems(app: FastifyInstance, routes: RouteTable, base: s
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     const allowed = routes.allowedMethods(path);
-    if (allowed.length === 0) {
+    // A route that takes this method found nothing (a wildcard route's missing file): not found, too.
+    if (allowed.length === 0 || allowed.includes(request.method)) {
       return sendProblem(reply, { kind: 'not-found', detail: `no route ${request.method} ${path}` }, base);
     }
     reply.header('allow', allowed.join(', '));

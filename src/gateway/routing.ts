@@ -67,7 +67,12 @@ export class RouteTable {
 function pathPattern(url: string): RegExp {
   const source = url
     .split('/')
-    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .map((segment) => {
+      if (segment.startsWith(':')) return '[^/]+';
+      // A wildcard route (`/console/assets/*`) takes whatever follows.
+      if (segment === '*') return '.*';
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
     .join('/');
   return new RegExp(`^${source}$`);
 }

@@ -229,6 +229,12 @@ export const Settings = Type.Object(
         () => 'must be an absolute URI',
       ),
     ),
+    console: group('the web console', {
+      enabled: Type.Boolean({
+        default: true,
+        description: 'serve the web console at `/console`',
+      }),
+    }),
   },
   { additionalProperties: false },
 );

@@ -231,6 +231,13 @@ export const PROBLEMS = {
     description: 'The broker did not confirm the message; retry with the same token, which is always safe.',
     retryLater: true,
   },
+  'console-unavailable': {
+    status: 503,
+    title: 'Console not built',
+    code: ErrorCodes.CONSOLE_UNAVAILABLE,
+    description:
+      'The gateway found no built console to serve: run npm run build:console, then restart the gateway.',
+  },
   'shutting-down': {
     status: 503,
     title: 'Shutting down',
