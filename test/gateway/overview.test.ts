@@ -1,16 +1,27 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Dispatcher } from '../../src/core/dispatcher.js';
 import { pendingToken } from '../../src/core/mint.js';
+import { Relay } from '../../src/core/relay.js';
 import { scheduledToken } from '../../src/core/scheduling.js';
 import type { TokenStore } from '../../src/core/store.js';
 import { buildGateway } from '../../src/gateway/app.js';
 import type { RelayTrigger } from '../../src/gateway/context.js';
 import { createLogger } from '../../src/gateway/logging.js';
 import { MetricsObserver } from '../../src/gateway/metrics.js';
-import { type RatedTotals, ratedTotals } from '../../src/gateway/overview.js';
+import { OverviewReader, type RatedTotals, ratedTotals } from '../../src/gateway/overview.js';
 import { RateSampler } from '../../src/gateway/rates.js';
 import type { GatewayApp } from '../../src/gateway/routing.js';
-import { ADMIN_KEY, bearer, KEYS, LogCapture, MINT_KEY, READ_KEY, sqliteStore } from './support.js';
+import {
+  ADMIN_KEY,
+  bearer,
+  KEYS,
+  LogCapture,
+  MINT_KEY,
+  READ_KEY,
+  RecordingPublisher,
+  sqliteStore,
+} from './support.js';
 
 const queue = { medium: 'amqp' as const, exchange: 'orders', routingKey: 'placed' };
 
@@ -42,12 +53,18 @@ afterEach(async () => {
 });
 
 /** A gateway on a real SQLite store whose clock and rate sampler the test drives. */
-async function harness(relay: RelayTrigger | null = null): Promise<Harness> {
+async function harness(
+  relayOf:
+    | RelayTrigger
+    | null
+    | ((store: TokenStore, metrics: MetricsObserver, now: () => number) => RelayTrigger) = null,
+): Promise<Harness> {
   const store = sqliteStore();
   const registry = new Registry();
   const clock = { now: Date.parse('2030-01-01T00:00:00Z') };
   const now = () => clock.now;
   const metrics = new MetricsObserver(registry, store, now);
+  const relay = typeof relayOf === 'function' ? relayOf(store, metrics, now) : relayOf;
   // An hour between timer samples (ten hours of them kept): the test takes them itself.
   const rates = new RateSampler(() => ratedTotals(metrics), {
     intervalMs: 3_600_000,
@@ -186,6 +203,37 @@ describe('GET /v1/overview', () => {
     });
   });
 
+  it("shows a running relay's own delay, what it re-sent and when it last passed", async () => {
+    let relay: Relay | undefined;
+    const h = await harness((store, metrics, clock) => {
+      const dispatcher = new Dispatcher({
+        store,
+        senders: [new RecordingPublisher()],
+        observers: [metrics],
+        clock,
+      });
+      relay = new Relay({ store, dispatcher, delayMs: 4_321, clock });
+      return relay;
+    });
+    const stuck = pendingToken(
+      { destination: queue, payload: 1 },
+      { mintedBy: 't', now: h.clock.now - 10_000 },
+    );
+    await h.store.mint([stuck]);
+    await relay?.runOnce();
+
+    const body = (await overview(h)).json();
+    expect(body.relay).toEqual({
+      enabled: true,
+      delayMs: 4_321,
+      redispatched: 1,
+      givenUp: 0,
+      lastPassAt: '2030-01-01T00:00:00.000Z',
+    });
+    expect(body.totals.redispatched).toBe(1);
+    expect(body.statuses.dispatched).toBe(1);
+  });
+
   it('shows per-second rates over each interval, the first one interval after start', async () => {
     const h = await harness();
     const token = pendingToken({ destination: queue, payload: 1 }, { mintedBy: 't', now: h.clock.now });
@@ -263,6 +311,35 @@ describe('GET /v1/overview', () => {
       'since',
       'rates',
     ]);
+  });
+});
+
+describe('OverviewReader', () => {
+  it('lets overviews asked for while the store is being counted share that count', async () => {
+    const store = sqliteStore();
+    let counts = 0;
+    const counting = Object.create(store) as TokenStore;
+    counting.statusCounts = () => {
+      counts += 1;
+      return store.statusCounts();
+    };
+    const metrics = new MetricsObserver(new Registry(), store);
+    const reader = new OverviewReader({
+      store: counting,
+      relay: null,
+      totals: metrics,
+      rates: new RateSampler(() => ratedTotals(metrics)),
+      clock: Date.now,
+    });
+    try {
+      const together = await Promise.all([reader.read(), reader.read(), reader.read()]);
+      expect(counts).toBe(1);
+      expect(together[1]?.statuses).toEqual(together[0]?.statuses);
+      await reader.read();
+      expect(counts).toBe(2);
+    } finally {
+      await store.close();
+    }
   });
 });
 
