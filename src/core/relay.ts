@@ -5,6 +5,9 @@ import { type Logger, silentLogger } from './observer.js';
 import type { TokenStore } from './store.js';
 import type { TokenRecord } from './token.js';
 
+/** Tombstones deleted per purge call of the housekeeping. */
+const PURGE_BATCH = 1_000;
+
 export interface RelayOptions {
   store: TokenStore;
   dispatcher: Dispatcher;
@@ -139,6 +142,23 @@ export class Relay {
     );
   }
 
+  /**
+   * Purges every tombstone past its retention, PURGE_BATCH at a time, until a batch comes back short. One purge
+   * call per housekeeping pass (every 30 passes of 2 s by default) at the store's own limit (10 000 on SQLite)
+   * capped the purge at some 170 tombstones a second: a store taking more hops than that grew without bound
+   * whatever its retention (soak/memory.ts showed it). Yields to the event loop between batches, so hops keep
+   * running while a backlog is purged (a batch of 1 000 holds SQLite's thread for a few milliseconds).
+   */
+  private async purge(now: number): Promise<number> {
+    let purged = 0;
+    for (;;) {
+      const batch = await this.options.store.purge(now, PURGE_BATCH);
+      purged += batch;
+      if (batch < PURGE_BATCH || this.halting) return purged;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
   private scheduleDue(): void {
     if (this.stopped || this.options.dueIntervalMs <= 0) return;
     this.dueTimer = repeatAfter(this.options.dueIntervalMs, () =>
@@ -172,7 +192,7 @@ export class Relay {
     this.stats.passes += 1;
     if (housekeepingEvery > 0 && (this.stats.passes - 1) % housekeepingEvery === 0) {
       pass.expired = await store.expireIssued(now);
-      pass.purged = await store.purge(now);
+      pass.purged = await this.purge(now);
     }
     this.stats.claimed += pass.claimed;
     this.stats.expired += pass.expired;

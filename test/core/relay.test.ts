@@ -73,6 +73,42 @@ describe('relay (real SQLite store)', () => {
     await store.close();
   });
 
+  it('purges every tombstone past its retention in one housekeeping pass, in batches of 1 000', async () => {
+    let now = 1_700_000_000_000;
+    const clock = () => now;
+    const store = new SqliteTokenStore({ filename: ':memory:', tombstoneRetentionMs: 1000 });
+    const dispatcher = new Dispatcher({ store, senders: [new RecordingSender()], clock });
+    const relay = new Relay({ store, dispatcher, clock, housekeepingEvery: 1 });
+    const destination = { medium: 'amqp', exchange: 'x', routingKey: 'k' } as const;
+    // 2 500 consumed tokens: more than two of the relay's purge batches (1 000).
+    const tokens = Array.from({ length: 2_500 }, (_, n) =>
+      pendingToken({ destination, payload: { n } }, { mintedBy: 'e', now }),
+    );
+    await store.mint(tokens);
+    for (const token of tokens) {
+      const result = await store.commit({
+        consume: { tokenId: token.id, fingerprint: token.fingerprint as string, consumedBy: 'hop' },
+        writes: [],
+        mints: [],
+        now,
+      });
+      expect(result.ok).toBe(true);
+    }
+    now += 2_000;
+    const purge = store.purge.bind(store);
+    const batches: number[] = [];
+    store.purge = async (at, limit) => {
+      const purged = await purge(at, limit);
+      batches.push(purged);
+      return purged;
+    };
+    expect((await relay.runOnce()).purged).toBe(2_500);
+    // In short batches, so that the hops of the process run between them.
+    expect(batches).toEqual([1_000, 1_000, 500]);
+    expect((await store.statusCounts()).consumed).toBe(0);
+    await store.close();
+  });
+
   it('gives up a token its receiver refused for good: revoked once, never sent again; a retriable failure stays', async () => {
     let now = 1_700_000_000_000;
     const clock = () => now;
