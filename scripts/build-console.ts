@@ -1,14 +1,15 @@
 /**
  * npm run build:console — bundles the console (console/src, Preact and Cytoscape) with esbuild into dist/console:
- * index.html, assets/app-<hash>.js and assets/app-<hash>.css, each with a .gz twin the gateway serves to browsers
- * that accept gzip. Prints every file's size and gzipped size, and fails when the gzipped JavaScript exceeds the
- * budget (the console's first load must stay under 300 KB of it).
+ * index.html, assets/app-<hash>.js and assets/app-<hash>.css, and the chunks the app fetches later (the graph's
+ * Cytoscape and dagre, only when a conversation opens), each with a .gz twin the gateway serves to browsers that
+ * accept gzip. Prints every file's size and gzipped size, the gzipped JavaScript of the first load and of all
+ * chunks, and fails when the first load exceeds the budget (300 KB of gzipped JavaScript).
  */
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SOURCE = join(ROOT, 'console');
@@ -25,6 +26,9 @@ export interface BuiltFile {
 export interface ConsoleBuild {
   outDir: string;
   files: BuiltFile[];
+  /** Gzipped JavaScript the page loads before it shows anything: the entry and what it imports statically. */
+  firstLoadJsGzipBytes: number;
+  /** Gzipped JavaScript of every chunk, the lazily loaded ones included. */
   jsGzipBytes: number;
 }
 
@@ -38,7 +42,9 @@ export async function buildConsole(outDir: string = CONSOLE_DIST): Promise<Conso
     entryPoints: { app: join(SOURCE, 'src', 'main.tsx') },
     outdir: assets,
     entryNames: '[name]-[hash]',
+    chunkNames: '[name]-[hash]',
     bundle: true,
+    splitting: true,
     format: 'esm',
     platform: 'browser',
     target: ['es2022', 'chrome109', 'firefox115', 'safari16'],
@@ -50,25 +56,48 @@ export async function buildConsole(outDir: string = CONSOLE_DIST): Promise<Conso
     metafile: true,
     logLevel: 'warning',
   });
-  const outputs = Object.keys(result.metafile.outputs).map((path) => resolve(ROOT, path));
-  const script = outputs.find((path) => path.endsWith('.js'));
-  const style = outputs.find((path) => path.endsWith('.css'));
+  const outputs = result.metafile.outputs;
+  const paths = Object.keys(outputs);
+  const script = paths.find((path) => outputs[path]?.entryPoint !== undefined && path.endsWith('.js'));
+  const style = paths.find((path) => path.endsWith('.css'));
   if (!script || !style)
-    throw new Error(`esbuild produced no script or no stylesheet: ${outputs.join(', ')}`);
+    throw new Error(`esbuild produced no entry script or no stylesheet: ${paths.join(', ')}`);
+  const firstLoad = staticClosure(script, outputs);
 
   const html = readFileSync(join(SOURCE, 'index.html'), 'utf8')
     .replace('{{app.js}}', basename(script))
     .replace('{{app.css}}', basename(style));
   writeFileSync(join(outDir, 'index.html'), html);
 
-  const files = [join(outDir, 'index.html'), script, style].map((path): BuiltFile => {
+  const built = [join(outDir, 'index.html'), ...paths.map((path) => resolve(ROOT, path))];
+  const files = built.map((path): BuiltFile => {
     const content = readFileSync(path);
     const gzip = gzipSync(content, { level: 9 });
     writeFileSync(`${path}.gz`, gzip);
     return { path: relative(outDir, path), bytes: statSync(path).size, gzipBytes: gzip.length };
   });
-  const jsGzipBytes = files.filter((f) => f.path.endsWith('.js')).reduce((sum, f) => sum + f.gzipBytes, 0);
-  return { outDir, files, jsGzipBytes };
+  const gzipOf = (path: string) =>
+    files.find((f) => f.path === relative(outDir, resolve(ROOT, path)))?.gzipBytes ?? 0;
+  const js = paths.filter((path) => path.endsWith('.js'));
+  return {
+    outDir,
+    files,
+    firstLoadJsGzipBytes: [...firstLoad].reduce((sum, path) => sum + gzipOf(path), 0),
+    jsGzipBytes: js.reduce((sum, path) => sum + gzipOf(path), 0),
+  };
+}
+
+/** An output and every output it imports statically, transitively: what the browser fetches before running it. */
+function staticClosure(entry: string, outputs: Metafile['outputs']): Set<string> {
+  const seen = new Set<string>();
+  const visit = (path: string) => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    for (const imported of outputs[path]?.imports ?? [])
+      if (imported.kind === 'import-statement') visit(imported.path);
+  };
+  visit(entry);
+  return seen;
 }
 
 function kb(bytes: number): string {
@@ -83,15 +112,18 @@ export function report(built: ConsoleBuild): string {
   return [
     `console built in ${relative(process.cwd(), built.outDir) || '.'}`,
     ...lines,
-    `  JavaScript, gzipped: ${kb(built.jsGzipBytes)} (budget ${kb(JS_BUDGET_GZIP_BYTES)})`,
+    `  JavaScript, gzipped: first load ${kb(built.firstLoadJsGzipBytes)} (budget ${kb(JS_BUDGET_GZIP_BYTES)}), ` +
+      `all chunks ${kb(built.jsGzipBytes)}`,
   ].join('\n');
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const built = await buildConsole();
   console.log(report(built));
-  if (built.jsGzipBytes > JS_BUDGET_GZIP_BYTES) {
-    console.error(`the console's JavaScript is over budget: ${kb(built.jsGzipBytes)} gzipped`);
+  if (built.firstLoadJsGzipBytes > JS_BUDGET_GZIP_BYTES) {
+    console.error(
+      `the console's first load is over budget: ${kb(built.firstLoadJsGzipBytes)} of gzipped JavaScript`,
+    );
     process.exit(1);
   }
 }

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { Api, ApiProblem } from './api.js';
+import { loadGraphView } from './graph/lazy.js';
 import { forgetKey, keepKey, storedKey } from './key.js';
 import { poll } from './poll.js';
 import { type Route, useRoute } from './router.js';
@@ -13,6 +14,8 @@ import { ProcessesPage, ProcessPage } from './views/processes.js';
 import { SearchPage } from './views/search.js';
 import { StuckPage } from './views/stuck.js';
 import { TokenPage } from './views/token.js';
+
+const PREFETCH_GRAPH_AFTER_MS = 1_500;
 
 /** A 401 or 403 while connected means the key no longer works here: back to the key form, saying why. */
 function refusesKey(error: unknown): error is ApiProblem {
@@ -54,6 +57,14 @@ export function App() {
       }
     });
   }, [api, disconnect]);
+
+  // The graph's chunk (most of the console's JavaScript) is fetched once the first view is up, so the first
+  // conversation opened does not wait for it.
+  useEffect(() => {
+    if (!api) return;
+    const timer = setTimeout(() => loadGraphView().catch(() => undefined), PREFETCH_GRAPH_AFTER_MS);
+    return () => clearTimeout(timer);
+  }, [api]);
 
   const connect = useCallback(async (candidate: string) => {
     try {

@@ -1,6 +1,8 @@
 import { useEffect, useRef } from 'preact/hooks';
 
 export interface Confirmation {
+  /** Tells one request from the next, even for the same token and action. */
+  serial: number;
   title: string;
   /** What confirming does, in a sentence. */
   body: string;
@@ -9,7 +11,9 @@ export interface Confirmation {
 
 /**
  * A native modal `<dialog>`: the browser traps focus inside it, Escape cancels it and focus returns to the button
- * that opened it. Shown while `confirmation` is set.
+ * that opened it. Shown while `confirmation` is set. The browser fires `close` as a task of its own after Escape,
+ * which may run after a new request was already made: the cancel names the request it ends, so a late one cannot
+ * end the next.
  */
 export function ConfirmDialog({
   confirmation,
@@ -18,17 +22,26 @@ export function ConfirmDialog({
 }: {
   confirmation: Confirmation | undefined;
   onConfirm: () => void;
-  onCancel: () => void;
+  onCancel: (serial: number) => void;
 }) {
   const dialog = useRef<HTMLDialogElement>(null);
+  const shown = useRef<number | undefined>(undefined);
+  const serial = confirmation?.serial;
   useEffect(() => {
     const element = dialog.current;
     if (!element) return;
-    if (confirmation && !element.open) element.showModal();
-    if (!confirmation && element.open) element.close();
-  }, [confirmation]);
+    if (serial !== undefined && !element.open) {
+      element.showModal();
+      shown.current = serial;
+    }
+    if (serial === undefined && element.open) element.close();
+  }, [serial]);
+  const closed = () => {
+    if (shown.current !== undefined) onCancel(shown.current);
+    shown.current = undefined;
+  };
   return (
-    <dialog ref={dialog} class="dialog" aria-labelledby="confirm-title" onClose={onCancel}>
+    <dialog ref={dialog} class="dialog" aria-labelledby="confirm-title" onClose={closed}>
       {confirmation && (
         <>
           <h2 id="confirm-title">{confirmation.title}</h2>
@@ -39,7 +52,7 @@ export function ConfirmDialog({
             <button type="button" class="button-primary" onClick={onConfirm}>
               Confirm
             </button>
-            <button type="button" onClick={onCancel}>
+            <button type="button" onClick={() => confirmation && onCancel(confirmation.serial)}>
               Cancel
             </button>
           </div>

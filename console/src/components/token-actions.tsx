@@ -49,7 +49,9 @@ export interface TokenActions {
  */
 export function useTokenActions(onChanged: (token: TokenView) => void): TokenActions {
   const { api } = useSession();
-  const [asked, setAsked] = useState<{ action: Action; id: string } | undefined>();
+  const [asked, setAsked] = useState<{ action: Action; id: string; serial: number } | undefined>();
+  const serials = useRef(0);
+  const ask = (action: Action, id: string) => setAsked({ action, id, serial: ++serials.current });
   const [message, setMessage] = useState('');
   const [error, setError] = useState<unknown>();
   const changed = useRef(onChanged);
@@ -80,7 +82,10 @@ export function useTokenActions(onChanged: (token: TokenView) => void): TokenAct
     }
   }, [api, asked]);
 
-  const cancel = useCallback(() => setAsked(undefined), []);
+  const cancel = useCallback(
+    (serial: number) => setAsked((current) => (current?.serial === serial ? undefined : current)),
+    [],
+  );
 
   const buttons = (token: TokenView) => (
     <span class="actions">
@@ -88,7 +93,7 @@ export function useTokenActions(onChanged: (token: TokenView) => void): TokenAct
         <button
           type="button"
           aria-label={`Redispatch ${token.id}`}
-          onClick={() => setAsked({ action: 'redispatch', id: token.id })}
+          onClick={() => ask('redispatch', token.id)}
         >
           Redispatch
         </button>
@@ -98,7 +103,7 @@ export function useTokenActions(onChanged: (token: TokenView) => void): TokenAct
           type="button"
           class="button-danger"
           aria-label={`Revoke ${token.id}`}
-          onClick={() => setAsked({ action: 'revoke', id: token.id })}
+          onClick={() => ask('revoke', token.id)}
         >
           Revoke
         </button>
@@ -114,7 +119,7 @@ export function useTokenActions(onChanged: (token: TokenView) => void): TokenAct
       {error !== undefined && <ProblemAlert error={error} need="admin" />}
       <ConfirmDialog
         confirmation={
-          asked && { title: ACTIONS[asked.action].title, body: ACTIONS[asked.action].body, id: asked.id }
+          asked && { ...asked, title: ACTIONS[asked.action].title, body: ACTIONS[asked.action].body }
         }
         onConfirm={confirm}
         onCancel={cancel}

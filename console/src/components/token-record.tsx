@@ -10,7 +10,16 @@ type TimeField = 'mintedAt' | 'dispatchedAt' | 'expiresAt' | 'consumedAt' | 'due
  * Every field of a token as the API shows it, each under its own name; a field the token lacks shows "—". There is
  * no payload field: the API never returns a payload, only its fingerprint.
  */
-export function TokenRecord({ token, statusTestId }: { token: TokenView; statusTestId?: string }) {
+export function TokenRecord({
+  token,
+  statusTestId,
+  parentOutside,
+}: {
+  token: TokenView;
+  statusTestId?: string;
+  /** The parent is kept by another system: there is no page of it here to link to. */
+  parentOutside?: boolean;
+}) {
   const time = (field: TimeField) => {
     const value = token[field];
     return value ? <Instant iso={value} /> : undefined;
@@ -29,11 +38,16 @@ export function TokenRecord({ token, statusTestId }: { token: TokenView; statusT
         </a>
       </Field>
       <Field name="parentId">
-        {token.parentId && (
-          <a href={tokenHref(token.parentId)}>
-            <code>{token.parentId}</code>
-          </a>
-        )}
+        {token.parentId &&
+          (parentOutside ? (
+            <>
+              <code>{token.parentId}</code> <span class="muted">(kept by another system)</span>
+            </>
+          ) : (
+            <a href={tokenHref(token.parentId)}>
+              <code>{token.parentId}</code>
+            </a>
+          ))}
       </Field>
       <Field name="mintedBy">{token.mintedBy}</Field>
       <Field name="mintedAt">{time('mintedAt')}</Field>

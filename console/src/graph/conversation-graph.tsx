@@ -80,7 +80,14 @@ export function ConversationGraphView({
       });
     });
     layout.run();
+    // The container narrows when the details panel opens beside it: the drawing follows and fits again.
+    const resized = new ResizeObserver(() => {
+      cy.resize();
+      cy.fit(undefined, 24);
+    });
+    resized.observe(element);
     return () => {
+      resized.disconnect();
       instance.current = undefined;
       cy.destroy();
     };

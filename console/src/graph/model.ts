@@ -15,11 +15,24 @@ export interface GraphModel {
 
 const ENDPOINT_CHARS = 30;
 
-/** A node's label: short id and status, medium, endpoint; three lines. */
+/** Long enough to tell endpoints apart, short enough for one line of a node. */
+function clip(text: string): string {
+  return text.length > ENDPOINT_CHARS ? `${text.slice(0, ENDPOINT_CHARS - 1)}…` : text;
+}
+
+/** A URL without its scheme: the label has room for the host and path, not for `http://`. */
+function withoutScheme(url: string): string {
+  return url.replace(/^[a-z]+:\/\//i, '');
+}
+
+/** A node's label, three lines: short id and status, medium (with the HTTP method), endpoint. */
 function label(node: ConversationNode): string {
-  const endpoint = endpointText(node.destination);
-  const shown = endpoint.length > ENDPOINT_CHARS ? `${endpoint.slice(0, ENDPOINT_CHARS - 1)}…` : endpoint;
-  return `${shortId(node.id)} · ${node.status}\n${node.destination?.medium ?? 'no destination'}\n${shown}`;
+  const destination = node.destination;
+  const head = `${shortId(node.id)} · ${node.status}`;
+  if (destination?.medium === 'http') {
+    return `${head}\nhttp ${destination.method ?? ''}\n${clip(withoutScheme(destination.url ?? ''))}`;
+  }
+  return `${head}\n${destination?.medium ?? 'no destination'}\n${clip(endpointText(destination))}`;
 }
 
 /** Mint → consume time of the child, the edge's label: `42 ms`, or `—` while it is not consumed. */
@@ -68,7 +81,7 @@ export function graphModel(graph: ConversationGraph): GraphModel {
     }
     if (node.leavesTo !== undefined) {
       const id = `to:${node.leavesTo}`;
-      marker(id, `to ${node.leavesTo}`);
+      marker(id, `to ${withoutScheme(node.leavesTo)}`);
       elements.push({
         group: 'edges',
         data: { id: `leave:${node.id}`, source: node.id, target: id },

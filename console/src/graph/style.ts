@@ -32,6 +32,8 @@ export function graphStyle(): StylesheetJson {
         'text-valign': 'center',
         'text-halign': 'center',
         'line-height': 1.3,
+        // Labels too small to read are not drawn: a large graph zoomed out to fit paints much sooner.
+        'min-zoomed-font-size': 7,
       },
     },
     ...STATUSES.map((status) => ({
@@ -45,7 +47,7 @@ export function graphStyle(): StylesheetJson {
       selector: 'node.boundary',
       style: {
         shape: 'rhomboid',
-        width: 190,
+        width: 210,
         height: 40,
         'background-color': '#ffffff',
         'border-width': 2,
@@ -56,9 +58,10 @@ export function graphStyle(): StylesheetJson {
         'font-family': font,
         'font-size': 11,
         'text-wrap': 'ellipsis',
-        'text-max-width': '150px',
+        'text-max-width': '160px',
         'text-valign': 'center',
         'text-halign': 'center',
+        'min-zoomed-font-size': 7,
       },
     },
     {
@@ -86,6 +89,7 @@ export function graphStyle(): StylesheetJson {
         'text-background-color': '#ffffff',
         'text-background-opacity': 1,
         'text-background-padding': '2px',
+        'min-zoomed-font-size': 7,
       },
     },
     {

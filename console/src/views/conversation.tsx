@@ -4,7 +4,8 @@ import { ProblemAlert } from '../components/problem-alert.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { TokenRecord } from '../components/token-record.js';
 import { shortId } from '../format.js';
-import { ConversationGraphView } from '../graph/conversation-graph.js';
+import type { ConversationGraphView } from '../graph/conversation-graph.js';
+import { loadGraphView } from '../graph/lazy.js';
 import { graphModel } from '../graph/model.js';
 import { tokenHref } from '../router.js';
 import { STATUS_MEANING } from '../statuses.js';
@@ -17,6 +18,7 @@ import { useResource } from '../use-resource.js';
  */
 export function ConversationPage({ id }: { id: string }) {
   const { resource } = useResource(`conversation/${id}`, (api) => api.conversation(id));
+  const graphView = useGraphView();
   const [selected, setSelected] = useState<string>();
   useEffect(() => setSelected(undefined), [id]);
   return (
@@ -30,6 +32,7 @@ export function ConversationPage({ id }: { id: string }) {
       )}
       {resource.state === 'ready' && (
         <Conversation
+          graphView={graphView}
           graph={resource.data}
           receivedAt={resource.receivedAt}
           selected={selected}
@@ -40,12 +43,35 @@ export function ConversationPage({ id }: { id: string }) {
   );
 }
 
+type GraphView =
+  | { state: 'loading' }
+  | { state: 'ready'; View: typeof ConversationGraphView }
+  | { state: 'failed' };
+
+/** The graph's code, fetched while the conversation itself loads. */
+function useGraphView(): GraphView {
+  const [view, setView] = useState<GraphView>({ state: 'loading' });
+  useEffect(() => {
+    let current = true;
+    loadGraphView().then(
+      (View) => current && setView({ state: 'ready', View }),
+      () => current && setView({ state: 'failed' }),
+    );
+    return () => {
+      current = false;
+    };
+  }, []);
+  return view;
+}
+
 function Conversation({
+  graphView,
   graph,
   receivedAt,
   selected,
   onSelect,
 }: {
+  graphView: GraphView;
   graph: ConversationGraph;
   receivedAt: number;
   selected: string | undefined;
@@ -71,12 +97,16 @@ function Conversation({
       )}
       <Legend />
       <div class={node ? 'graph-area graph-area-open' : 'graph-area'}>
-        <ConversationGraphView
-          graph={graph}
-          receivedAt={receivedAt}
-          selected={selected}
-          onSelect={onSelect}
-        />
+        {graphView.state === 'ready' && (
+          <graphView.View graph={graph} receivedAt={receivedAt} selected={selected} onSelect={onSelect} />
+        )}
+        {graphView.state === 'loading' && <p class="graph graph-message muted">Loading the graph…</p>}
+        {graphView.state === 'failed' && (
+          <p role="alert" class="graph graph-message">
+            The graph's code could not be loaded; the tables below list the same tokens and edges. Reload the
+            page to try again.
+          </p>
+        )}
         {node && <Details node={node} onClose={() => onSelect(undefined)} />}
       </div>
       <SignalsTable nodes={graph.nodes} onSelect={onSelect} />
@@ -200,7 +230,12 @@ function Details({ node, onClose }: { node: ConversationNode; onClose: () => voi
       <p>
         <a href={tokenHref(node.id)}>Open the token's page</a>
       </p>
-      <TokenRecord token={node} />
+      {node.leavesTo !== undefined && (
+        <p>
+          Leaves this system for <code>{node.leavesTo}</code>.
+        </p>
+      )}
+      <TokenRecord token={node} parentOutside={node.entersFrom !== undefined} />
     </aside>
   );
 }

@@ -1,4 +1,5 @@
 import type { ComponentChildren } from 'preact';
+import { Unreachable } from '../api.js';
 import { ProblemAlert } from '../components/problem-alert.js';
 import { RatesChart } from '../components/rates-chart.js';
 import { StatusBadge } from '../components/status-badge.js';
@@ -38,7 +39,11 @@ export function OverviewPage({ error }: { error: unknown }) {
           </p>
         )}
       </div>
-      {error !== undefined && <ProblemAlert error={error} />}
+      {error instanceof Unreachable
+        ? overview && (
+            <p class="note">These figures are from {clockTime(overview.at)}: the gateway is not answering.</p>
+          )
+        : error !== undefined && <ProblemAlert error={error} />}
       {!overview ? (
         <p class="muted">Loading…</p>
       ) : (
