@@ -46,16 +46,24 @@ export function App() {
 
   useEffect(() => {
     if (!api) return;
-    return poll(async () => {
+    let active = true;
+    const stop = poll(async () => {
+      // An answer that arrives after the key was forgotten or replaced is not this session's: it is dropped.
       try {
-        setOverview(await api.overview());
+        const next = await api.overview();
+        if (!active) return;
+        setOverview(next);
         setOverviewError(undefined);
       } catch (error) {
-        if (refusesKey(error)) disconnect(error);
-        else setOverviewError(error);
+        if (active && refusesKey(error)) disconnect(error);
+        else if (active) setOverviewError(error);
         throw error;
       }
     });
+    return () => {
+      active = false;
+      stop();
+    };
   }, [api, disconnect]);
 
   // The graph's chunk (most of the console's JavaScript) is fetched once the first view is up, so the first
@@ -75,7 +83,7 @@ export function App() {
     keepKey(candidate);
     setRefusal(undefined);
     setKey(candidate);
-    if (parseHashIsEmpty()) location.hash = '#/overview';
+    if (hashIsEmpty()) location.hash = '#/overview';
     return undefined;
   }, []);
 
@@ -128,7 +136,7 @@ function View({ route, overviewError }: { route: Route; overviewError: unknown }
   }
 }
 
-function parseHashIsEmpty(): boolean {
+function hashIsEmpty(): boolean {
   return location.hash === '' || location.hash === '#' || location.hash === '#/';
 }
 
