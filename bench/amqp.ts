@@ -29,6 +29,7 @@ import { messageForToken } from '../src/transports/amqp/message.js';
 import { createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
 import { declareConsumerQueue } from '../src/transports/amqp/topology.js';
 import { fmt, percentile, printTable, ratio } from './measure.js';
+import { profiled } from './profile.js';
 import { recordTarget } from './results.js';
 
 const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -387,9 +388,12 @@ async function benchBackend(model: ChannelModel, backend: Backend, total: number
       await runContender(model, (i, o) => atLeastOnce(backend, i, o), total),
     );
     rss.baseline = peakRssMb();
+    const hop = () => runContender(model, (i, o) => exactlyOnce(backend, i, o, total), total);
     best.tollgate = keep(
       best.tollgate,
-      await runContender(model, (i, o) => exactlyOnce(backend, i, o, total), total),
+      round === 0
+        ? await profiled(`amqp-hop-${backend.name.split(' ')[0]!.toLowerCase()}`, hop)
+        : await hop(),
     );
     rss.tollgate = peakRssMb();
   }

@@ -22,6 +22,7 @@ import { ENV } from '../src/gateway/config/index.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { stablePort } from '../test/support/free-port.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { PROFILE_DIR, printSummary } from './profile.js';
 import { recordNote, recordTarget } from './results.js';
 
 const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -66,7 +67,12 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   const dbFile = join(dir, 'gateway.db');
   const tokens = await mintTokens(dbFile);
   const port = await stablePort();
-  const gatewayArgs = [...(options.gatewayNodeArgs ?? []), GATEWAY_ENTRY];
+  const profileDir = PROFILE_DIR ? join(PROFILE_DIR, 'gateway') : undefined;
+  const gatewayArgs = [
+    ...(options.gatewayNodeArgs ?? []),
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    GATEWAY_ENTRY,
+  ];
   const gateway = await startChild(gatewayArgs, `http://127.0.0.1:${port}`, {
     [ENV.port]: String(port),
     [ENV.sqlitePath]: dbFile,
@@ -131,6 +137,7 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   } finally {
     await stopChild(gateway.process);
     if (baseline) await stopChild(baseline.process);
+    if (profileDir) summariseGatewayProfile(profileDir);
     await cleanupBroker();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -215,6 +222,17 @@ function ensureBuilt(): void {
     console.warn('tsc reported errors; the bench runs what it emitted:');
     console.warn(String((error as { stdout?: Buffer }).stdout ?? '').slice(0, 2_000));
   }
+}
+
+/** The gateway's `--cpu-prof` profile (its whole life, start-up included: a small part of it). */
+function summariseGatewayProfile(dir: string): void {
+  const newest = readdirSync(dir)
+    .filter((name) => name.endsWith('.cpuprofile'))
+    .map((name) => join(dir, name))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!newest) return;
+  console.log(`\nCPU profile of the gateway: ${newest}`);
+  printSummary(JSON.parse(readFileSync(newest, 'utf8')));
 }
 
 function newestMtime(dir: string): number {

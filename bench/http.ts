@@ -19,6 +19,7 @@ import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { runCrossSystemHttpBench } from './http-systems.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { profiled } from './profile.js';
 import { recordTarget } from './results.js';
 
 const CONNECTIONS = 16;
@@ -109,7 +110,11 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<void
     const best = new Map<Route, Measured>();
     for (let round = 0; round < ROUNDS; round++) {
       for (const route of ROUTES) {
-        const measured = await run(route, measuredRequests);
+        const measure = () => run(route, measuredRequests);
+        const measured =
+          route === 'exactly-once' && round === 0
+            ? await profiled('http-route-sqlite', measure)
+            : await measure();
         const previous = best.get(route);
         if (!previous || measured.perSecond > previous.perSecond) best.set(route, measured);
       }

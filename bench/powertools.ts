@@ -37,6 +37,7 @@ import { DynamoDbTokenStore } from '../src/stores/dynamodb/dynamodb-store.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { type LoadResult, loadInChildProcess } from './http.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { profiled } from './profile.js';
 import { recordTarget } from './results.js';
 
 const CONNECTIONS = 16;
@@ -235,7 +236,9 @@ export async function runPowertoolsPeerBench(options: PeerBenchOptions): Promise
     for (let round = 0; round < ROUNDS; round++) {
       for (const contender of CONTENDERS) {
         await prepareKeys(contender, round, signals);
-        keep(first, contender, await run(contender, round, signals));
+        const measure = () => run(contender, round, signals);
+        const name = contender === 'Tollgate' ? 'http-route-dynamodb' : 'powertools-route-dynamodb';
+        keep(first, contender, round === 0 ? await profiled(name, measure) : await measure());
       }
       // The same keys again: every request is now a duplicate, answered from the store.
       for (const contender of CONTENDERS) keep(replay, contender, await run(contender, round, signals));
