@@ -57,7 +57,8 @@ export function ConversationGraphView({
       autoungrabify: true,
       boxSelectionEnabled: false,
       selectionType: 'single',
-      minZoom: 0.1,
+      // Low enough to fit a conversation of hundreds of tokens; labels are not drawn that small anyway.
+      minZoom: 0.02,
       maxZoom: 3,
     });
     instance.current = cy;
