@@ -39,6 +39,7 @@ const UNIT = [
 
 const E2E = [
   'test/amqp/crash.test.ts',
+  'test/console/**/*.test.ts',
   'test/docs/examples.test.ts',
   'test/gateway/demo.test.ts',
   'test/gateway/lifecycle.test.ts',

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a machine for Tollgate: Node dependencies, Java (for DynamoDB Local), RabbitMQ (installed and started),
-# amqp-tools and curl (independent clients used by interop tests), spin + gcc (the protocol model check).
+# amqp-tools and curl (independent clients used by interop tests), spin + gcc (the protocol model check),
+# chromium (the console's browser tests).
 # Safe to run again: every step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ command -v amqp-publish >/dev/null 2>&1 || { echo "== installing amqp-tools"; ap
 command -v curl >/dev/null 2>&1 || { echo "== installing curl"; apt_install curl; }
 command -v spin >/dev/null 2>&1 || { echo "== installing spin (model checker)"; apt_install spin; }
 command -v gcc >/dev/null 2>&1 || { echo "== installing gcc (to compile spin verifiers)"; apt_install gcc; }
+# The console's browser tests drive Debian's Chromium with playwright-core, which downloads no browser.
+[ -x /usr/bin/chromium ] || { echo "== installing chromium (console browser tests)"; apt_install chromium; }
 
 if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
   echo "== starting rabbitmq"
