@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Channel, type ChannelModel, connect } from 'amqplib';
-import type { Locator, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { newTokenId } from '../../src/core/ids.js';
 import { processSignal } from '../../src/core/processor.js';
@@ -14,11 +14,19 @@ import { SqliteTokenStore } from '../../src/stores/sqlite/sqlite-store.js';
 import { AmqpHeaders, declareConsumerQueue } from '../../src/transports/amqp/index.js';
 import { payment } from '../process/fixtures/payment.js';
 import {
+  alertWith,
+  cytoscapeNodeCenter,
+  go,
   launchBrowser,
+  named,
   type PageTrouble,
+  rowAttributes,
   screenshot,
   seriousA11yViolations,
   type TestBrowser,
+  tabTo,
+  text,
+  until,
   watchPage,
 } from '../support/browser.js';
 import { stablePort } from '../support/free-port.js';
@@ -147,60 +155,6 @@ async function connectWith(page: Page, key: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Console' }).waitFor();
   await until('connected', async () => (await text(page.getByTestId('connection'))).includes('connected'));
 }
-
-/** Goes to a view by its hash, as a click on a link would. */
-async function go(page: Page, hash: string): Promise<void> {
-  await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
-}
-
-async function text(locator: Locator): Promise<string> {
-  return ((await locator.textContent()) ?? '').trim();
-}
-
-/** Polls `probe` until it returns something truthy, or fails naming `what`. */
-async function until<T>(what: string, probe: () => Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-async function alertWith(page: Page, ...parts: string[]): Promise<string> {
-  let alert = page.getByRole('alert');
-  for (const part of parts) alert = alert.filter({ hasText: part });
-  await alert.first().waitFor();
-  return text(alert.first());
-}
-
-/** The rows of a table as their attribute values, in order. */
-async function rowAttributes(page: Page, table: string, attribute: string): Promise<string[]> {
-  return page
-    .getByRole('table', { name: table, exact: true })
-    .locator(`tbody tr[${attribute}]`)
-    .evaluateAll((rows, name) => rows.map((row) => row.getAttribute(name) ?? ''), attribute);
-}
-
-/** Presses Tab until the focused element satisfies `test` (an expression on `e`, the active element). */
-async function tabTo(page: Page, test: string, maxTabs = 60): Promise<void> {
-  for (let i = 0; i < maxTabs; i++) {
-    await page.keyboard.press('Tab');
-    if (await page.evaluate(`(() => { const e = document.activeElement; return !!e && (${test}); })()`))
-      return;
-  }
-  throw new Error(`no focusable element matched ${test} within ${maxTabs} tabs`);
-}
-
-const named = (name: string) =>
-  `((e.getAttribute('aria-label') || e.textContent || '').trim() === ${JSON.stringify(name)})`;
 
 describe('the console against a running gateway', () => {
   let gateway: GatewayProcess;
@@ -476,21 +430,9 @@ describe('the console against a running gateway', () => {
 
     // A click on a node of the graph opens its record too (positions from the Cytoscape instance).
     const target = tokens[2] as string;
-    const point = (await graph.evaluate((root, id) => {
-      const withCy = [root, ...Array.from(root.querySelectorAll('*'))].find(
-        (el) => (el as unknown as { _cyreg?: { cy?: unknown } })._cyreg?.cy,
-      ) as unknown as { _cyreg: { cy: CyLike } } | undefined;
-      const cy = withCy?._cyreg.cy;
-      const node = cy?.getElementById(id);
-      if (!node || node.length === 0) return undefined;
-      const box = (
-        withCy as unknown as { getBoundingClientRect(): { left: number; top: number } }
-      ).getBoundingClientRect();
-      const at = node.renderedPosition();
-      return { x: box.left + at.x, y: box.top + at.y };
-    }, target)) as { x: number; y: number } | undefined;
+    const point = await cytoscapeNodeCenter(graph, target);
     expect(point, 'the node is in the Cytoscape graph').toBeDefined();
-    await page.mouse.click(point?.x ?? 0, point?.y ?? 0);
+    if (point) await page.mouse.click(point.x, point.y);
     await until('the clicked node in the details panel', async () => (await text(details)).includes(target));
 
     await screenshot(page, 'conversation-details');
@@ -719,11 +661,6 @@ describe('the console against a running gateway', () => {
     await page.getByRole('alert').filter({ hasText: 'Gateway unreachable' }).waitFor({ state: 'detached' });
   });
 });
-
-/** The little of Cytoscape's API the node-click test uses. */
-interface CyLike {
-  getElementById(id: string): { length: number; renderedPosition(): { x: number; y: number } };
-}
 
 describe('the stuck list over 100 000 tokens', () => {
   const COUNT = BIG;

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 
 /** Debian's Chromium (`apt-get install chromium`, as scripts/setup.sh does); Playwright downloads no browser. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -126,4 +126,92 @@ export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]>
     r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
       nodes: v.nodes.map((n) => n.target.join(' ')) })))`)) as AxeViolation[];
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** Goes to a view by its hash, as a click on a link would. */
+export async function go(page: Page, hash: string): Promise<void> {
+  await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
+}
+
+/** An element's text, trimmed ('' when it has none). */
+export async function text(locator: Locator): Promise<string> {
+  return ((await locator.textContent()) ?? '').trim();
+}
+
+/** Polls `probe` until it returns something truthy, or fails naming `what`. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T>,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value as NonNullable<T>;
+      last = value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Waits for a `role="alert"` holding every one of `parts`, and returns its text. */
+export async function alertWith(page: Page, ...parts: string[]): Promise<string> {
+  let alert = page.getByRole('alert');
+  for (const part of parts) alert = alert.filter({ hasText: part });
+  await alert.first().waitFor();
+  return text(alert.first());
+}
+
+/** The rows of a table as their attribute values, in order. */
+export async function rowAttributes(page: Page, table: string, attribute: string): Promise<string[]> {
+  return page
+    .getByRole('table', { name: table, exact: true })
+    .locator(`tbody tr[${attribute}]`)
+    .evaluateAll((rows, name) => rows.map((row) => row.getAttribute(name) ?? ''), attribute);
+}
+
+/** Presses Tab until the focused element satisfies `test` (an expression on `e`, the active element). */
+export async function tabTo(page: Page, test: string, maxTabs = 60): Promise<void> {
+  for (let i = 0; i < maxTabs; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(`(() => { const e = document.activeElement; return !!e && (${test}); })()`))
+      return;
+  }
+  throw new Error(`no focusable element matched ${test} within ${maxTabs} tabs`);
+}
+
+/** A `tabTo` test: the element's accessible name (aria-label, else its text) is exactly `name`. */
+export const named = (name: string) =>
+  `((e.getAttribute('aria-label') || e.textContent || '').trim() === ${JSON.stringify(name)})`;
+
+/** The little of Cytoscape's API that cytoscapeNodeCenter uses. */
+interface CytoscapeCore {
+  getElementById(id: string): { length: number; renderedPosition(): { x: number; y: number } };
+}
+
+/**
+ * Where a node of a Cytoscape graph is on the page (viewport coordinates of its centre), to click it as a user
+ * would: the graph is a canvas, so its nodes have no elements. Cytoscape keeps its instance on its container
+ * (`_cyreg.cy`), `container` or one of its descendants. Undefined when the graph has no such node.
+ */
+export async function cytoscapeNodeCenter(
+  container: Locator,
+  id: string,
+): Promise<{ x: number; y: number } | undefined> {
+  return container.evaluate((root, nodeId) => {
+    const host = [root, ...Array.from(root.querySelectorAll('*'))].find(
+      (el) => (el as unknown as { _cyreg?: { cy?: unknown } })._cyreg?.cy,
+    );
+    if (!host) return undefined;
+    const node = (host as unknown as { _cyreg: { cy: CytoscapeCore } })._cyreg.cy.getElementById(nodeId);
+    if (node.length === 0) return undefined;
+    const box = host.getBoundingClientRect();
+    const at = node.renderedPosition();
+    return { x: box.left + at.x, y: box.top + at.y };
+  }, id);
 }
