@@ -656,10 +656,10 @@ describe('the console against a running gateway', () => {
     await until(
       'connected again',
       async () => (await text(page.getByTestId('connection'))) === 'connected',
-      25_000,
+      40_000, // the page's backoff reaches 10 s between tries
     );
     await page.getByRole('alert').filter({ hasText: 'Gateway unreachable' }).waitFor({ state: 'detached' });
-  });
+  }, 90_000);
 });
 
 describe('the stuck list over 100 000 tokens', () => {
