@@ -75,6 +75,11 @@ export interface ProcessRequest<P, R, Tx = unknown> {
    */
   maybeCommitted?: Map<string, Processed<R>>;
   /**
+   * The duplicate check's read, made by the caller for a whole batch (`processBatch`): the token as the store
+   * held it, undefined if absent. The processor then reads it only again to classify a refused commit.
+   */
+  checked?: { token: TokenRecord | undefined };
+  /**
    * The transport's receive span (see `receiving`): the handler and commit spans are its children, the outcome is
    * recorded on it, and emitted signals carry its context. Without one, the caller's active span serves.
    */
@@ -175,7 +180,7 @@ async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise
   // The cheap check keeps duplicates from running the handler. An interactive store consumes before the handler
   // runs and hands it the token it consumed, so there the check would only read the same row twice.
   const interactive = store.ownData?.mode === 'interactive';
-  let token = interactive ? undefined : await read();
+  let token = interactive ? undefined : request.checked ? request.checked.token : await read();
   if (!interactive) {
     const earlier =
       token?.status === 'consumed' && token.commitId ? maybeCommitted.get(token.commitId) : undefined;
@@ -457,7 +462,7 @@ async function commitWithRetry(
 }
 
 /** Reads are retried like commits: a blip in the store must not turn into a lost or dead-lettered signal. */
-async function withTransientRetry<T>(
+export async function withTransientRetry<T>(
   read: () => Promise<T>,
   policy: BackoffPolicy,
   onRetry: ProcessRequest<unknown, unknown, unknown>['onRetry'],

@@ -200,6 +200,11 @@ export interface TokenStore<Tx = unknown> {
   readonly ownData?: OwnData<Tx>;
   /** Strongly consistent read. */
   getToken(id: string): Promise<TokenRecord | undefined>;
+  /**
+   * Strongly consistent read of several tokens at once (a batch's duplicate check), by id; an id the store does
+   * not hold is absent from the map. Optional: without it the core reads the tokens one by one.
+   */
+  getTokens?(ids: readonly string[]): Promise<Map<string, TokenRecord>>;
   readState(key: string): Promise<StateItem | undefined>;
   /** Puts new tokens (edge minting), all or none; fails with TokenExistsError if any id is taken. */
   mint(tokens: TokenRecord[]): Promise<void>;

@@ -239,6 +239,53 @@ export function dispatching<T>(
   });
 }
 
+/**
+ * Sends several signals with one call of the sender (a batch with one confirm wait), each in its own dispatch
+ * span as `dispatching` would: the signals carry their span's context, and each span ends with its own verdict.
+ * `sendMany` settles by position (undefined: sent; otherwise what stopped that one).
+ */
+export function dispatchingMany(
+  tokens: readonly TokenRecord[],
+  via: string,
+  sendMany: (tokens: readonly TokenRecord[]) => Promise<unknown[]>,
+): Promise<unknown[]> {
+  // Not async, as `receiving`.
+  if (untraced()) return sendMany(tokens);
+  const spans: Array<Span | undefined> = [];
+  const traced = tokens.map((token) => {
+    const headers = token.headers;
+    const parent = continuing(headers ?? {});
+    const kind = token.destination?.medium === 'http' ? SpanKind.CLIENT : SpanKind.PRODUCER;
+    const span = tracer.startSpan(SpanNames.dispatch, { kind }, parent);
+    if (!span.isRecording()) return token;
+    spans.push(span);
+    span.setAttributes(dispatchAttributes(token, via));
+    return { ...token, headers: { ...headers, ...traceHeadersOf(span) } };
+  });
+  if (spans.length === 0) return sendMany(tokens);
+  const ending = (results: readonly unknown[] | undefined, thrown?: unknown) => {
+    traced.forEach((token, i) => {
+      const span = token === tokens[i] ? undefined : spans.shift();
+      if (!span) return;
+      const failure = results ? results[i] : thrown;
+      if (failure === undefined)
+        span.setAttribute(TraceAttributes.outcome, 'dispatched' satisfies TraceOutcome);
+      else recordFailure(span, failure, 'failed');
+      span.end();
+    });
+  };
+  return sendMany(traced).then(
+    (results) => {
+      ending(results);
+      return results;
+    },
+    (error: unknown) => {
+      ending(undefined, error);
+      throw error;
+    },
+  );
+}
+
 function dispatchAttributes(token: TokenRecord, via: string): Attributes {
   const attributes: Attributes = {
     [TraceAttributes.tokenId]: token.id,

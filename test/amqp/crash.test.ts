@@ -154,3 +154,128 @@ describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => 
     },
   );
 });
+
+const BATCH_CRASH_POINTS: readonly CrashPoint[] = [
+  'after-group-commit',
+  'after-some-published',
+  'before-multiple-ack',
+];
+
+/**
+ * The same order consumer killed inside a batch: the orders are all in the queue before it subscribes, so its
+ * prefetch window (4) arrives at once and runs as one batch. It is killed after the batch's group commit (nothing
+ * sent or acked), once the broker has confirmed part of the batch's shipments (the orders acked, no shipment
+ * marked), and just before the one ack that settles the batch. A fresh process takes over; every order is
+ * applied once and every shipment delivered once.
+ */
+describe.each(STORE_KINDS)('AMQP consumer killed inside a batch (%s store)', (kind) => {
+  const workers: RunningWorker[] = [];
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    for (const worker of workers.splice(0)) {
+      if (worker.child.exitCode === null && worker.child.signalCode === null) {
+        worker.child.kill('SIGKILL');
+        await worker.exited;
+      }
+    }
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it.each(BATCH_CRASH_POINTS)(
+    'killed at %s: every order applied once, every shipment delivered once',
+    async (crashAt) => {
+      const storeConfig = freshStoreConfig(kind);
+      const store: TokenStore = await openStore(storeConfig);
+      const probe = await BrokerProbe.open();
+      const orders = uniqueName('orders');
+      const shipments = uniqueName('shipments');
+      const edge = await createAmqpTollgate({
+        url: AMQP_URL,
+        store,
+        name: 'tg-test-crash-edge',
+        relay: false,
+      });
+      cleanups.push(async () => {
+        await edge.close();
+        await store.close();
+        await probe.cleanUp([orders, shipments]);
+        await probe.close();
+      });
+      await declareConsumerQueue(probe.channel, orders, {});
+      await declareConsumerQueue(probe.channel, shipments, {});
+      const conversations: string[] = [];
+      for (let n = 0; n < COUNT; n++) {
+        const id = await edge.publisher.publish({ exchange: '', routingKey: orders }, { n });
+        conversations.push((await store.getToken(id))?.conversationId ?? '');
+      }
+      await waitFor('every order in the queue', async () => (await probe.messageCount(orders)) === COUNT);
+
+      const spec = { storeConfig, queue: orders, downstreamQueue: shipments, relayDelayMs: 500 };
+      const doomed = startWorker({ ...spec, crashAt, crashAfter: 1 });
+      workers.push(doomed);
+      const exit = await doomed.exited;
+      expect(exit.signal, doomed.output()).toBe('SIGKILL');
+
+      // The trace of the crash, before anyone repairs it.
+      const tokens = await allTokens(store, conversations);
+      const consumedOrders = tokens.filter((t) => t.parentId === undefined && t.status === 'consumed').length;
+      const emitted = tokens.filter((t) => t.parentId !== undefined);
+      const pendingShipments = emitted.filter((t) => t.status === 'pending').length;
+      expect(consumedOrders, 'a batch of several hops committed').toBeGreaterThan(1);
+      // The crashing batch's shipments were never marked: the marks come after confirms the process never heard.
+      expect(pendingShipments).toBeGreaterThan(1);
+      const unacked = async () => consumedOrders + (await probe.messageCount(orders)) > COUNT;
+      switch (crashAt) {
+        case 'after-group-commit':
+          // Committed, nothing of it handed to the broker, nothing acked: the orders come back.
+          await waitFor('the batch back in the queue', unacked);
+          expect(await probe.messageCount(shipments)).toBeLessThan(consumedOrders);
+          break;
+        case 'after-some-published':
+          // The broker has confirmed part of the batch's shipments; their tokens are still pending.
+          await waitFor(
+            'a confirmed shipment in its queue',
+            async () => (await probe.messageCount(shipments)) > 0,
+          );
+          break;
+        case 'before-multiple-ack':
+          await waitFor('the batch back in the queue', unacked);
+          break;
+      }
+
+      const survivor = startWorker(spec);
+      workers.push(survivor);
+      await readyOrDead(survivor);
+      const shipmentConsumer = await edge.consume(shipments, deliverShipment);
+      const allDelivered = async () => {
+        for (let n = 0; n < COUNT; n++) if ((await stateNumber(store, deliveredKey(n))) === 0) return false;
+        return (await store.inFlightStats()).count === 0;
+      };
+      await waitFor('every shipment delivered and no token in flight', allDelivered, {
+        timeoutMs: 45_000,
+        describe: async () => ({
+          inFlight: await store.inFlightStats(),
+          output: survivor.output().slice(-2000),
+        }),
+      });
+      for (let n = 0; n < COUNT; n++) {
+        expect(await stateNumber(store, appliedKey(n)), `order ${n} applied`).toBe(1);
+        expect(await stateNumber(store, deliveredKey(n)), `shipment ${n} delivered`).toBe(1);
+      }
+      expect(shipmentConsumer.stats.processed).toBe(COUNT);
+      expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
+
+      survivor.child.kill('SIGTERM');
+      expect((await survivor.exited).code).toBe(0);
+      const stats = survivor.stats();
+      expect(stats, survivor.output()).toBeDefined();
+      expect(stats?.orders.deadLettered).toBe(0);
+      if (crashAt !== 'after-some-published') {
+        // The batch's shipments never left: the relay sent them, and the redelivered orders were dropped.
+        expect(stats?.relay?.dispatched).toBeGreaterThan(0);
+        expect(stats?.orders.dropped).toBeGreaterThan(0);
+      }
+    },
+  );
+});

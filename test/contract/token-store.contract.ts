@@ -66,6 +66,23 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       await store.close();
     });
 
+    it('reads several tokens at once, as getToken reads each, leaving out the ids it does not hold', async () => {
+      const store = await createStore();
+      // Optional: a store without it (PostgreSQL consumes before the handler runs, so it needs no batch check).
+      if (!store.getTokens) return store.close();
+      const tokens = Array.from({ length: 3 }, (_, i) =>
+        pendingToken({ destination: queue, payload: { order: i } }, { mintedBy: 'edge', now: Date.now() }),
+      );
+      await store.mint(tokens);
+      const unknown = newTokenId();
+      const ids = [tokens[0]?.id, unknown, tokens[2]?.id, tokens[0]?.id, tokens[1]?.id] as string[];
+      const found = await store.getTokens(ids);
+      expect([...found.keys()].sort()).toEqual(tokens.map((t) => t.id).sort());
+      for (const token of tokens) expect(found.get(token.id)).toEqual(await store.getToken(token.id));
+      expect((await store.getTokens([])).size).toBe(0);
+      await store.close();
+    });
+
     it("keeps an HTTP destination's issuer through mint, commit and read", async () => {
       const store = await createStore();
       const toShipping: Destination = {

@@ -33,6 +33,7 @@ import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.
 import { firstDuplicate } from '../first-duplicate.js';
 import { pageLimit } from '../paging.js';
 import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
+import { getTokens } from './batch-get.js';
 import { endExpression, hopActions, mintPut, type SizedAction } from './commit-actions.js';
 import { Expr } from './expression.js';
 import {
@@ -139,6 +140,11 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
       );
       return out.Item ? itemToToken(out.Item) : undefined;
     });
+  }
+
+  async getTokens(ids: readonly string[]): Promise<Map<string, TokenRecord>> {
+    this.ensureOpen();
+    return getTokens(this.access, ids);
   }
 
   async readState(key: string): Promise<StateItem | undefined> {

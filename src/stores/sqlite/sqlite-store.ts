@@ -222,6 +222,17 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     });
   }
 
+  async getTokens(ids: readonly string[]): Promise<Map<string, TokenRecord>> {
+    return this.run(() => {
+      const found = new Map<string, TokenRecord>();
+      for (const id of ids) {
+        const row = this.sql.getToken.get(id) as TokenTuple | undefined;
+        if (row) found.set(id, fromTuple(row));
+      }
+      return found;
+    });
+  }
+
   async readState(key: string): Promise<StateItem | undefined> {
     return this.run(() => {
       const row = this.sql.getState.get(key) as { value: string; version: number } | undefined;

@@ -1,4 +1,5 @@
 import type { ConfirmChannel, Message, Options } from 'amqplib';
+import { crashPoint } from '../../core/crash.js';
 import { DispatchFailedError } from '../../core/errors.js';
 import type { Logger } from '../../core/observer.js';
 
@@ -102,6 +103,94 @@ export class ConfirmedChannel {
         return;
       }
       if (!accepted) this.waitForDrain();
+    });
+  }
+
+  /**
+   * Publishes the messages together and waits for all their confirms under one timer. Settles by position with
+   * undefined (confirmed) or the DispatchFailedError `publish` would have rejected with; never rejects. With
+   * nothing draining, the messages are handed to the connection before this returns its promise.
+   */
+  async publishMany(messages: readonly OutgoingMessage[]): Promise<Array<DispatchFailedError | undefined>> {
+    while (this.draining) await this.draining;
+    const results = new Array<DispatchFailedError | undefined>(messages.length);
+    if (messages.length === 0) return results;
+    return new Promise((resolve) => {
+      const done = new Array<boolean>(messages.length).fill(false);
+      const entries: AwaitingConfirm[] = [];
+      let unsettled = messages.length;
+      let confirmed = 0;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (i: number, error?: DispatchFailedError) => {
+        if (done[i]) return;
+        done[i] = true;
+        results[i] = error;
+        const entry = entries[i];
+        if (entry) this.awaiting.delete(entry);
+        unsettled -= 1;
+        if (unsettled === 0) {
+          clearTimeout(timer);
+          resolve(results);
+        }
+      };
+      const detailsOf = (message: OutgoingMessage) => ({
+        exchange: message.exchange,
+        routingKey: message.routingKey,
+        messageId: message.properties.messageId,
+      });
+      timer = setTimeout(() => {
+        messages.forEach((message, i) => {
+          const late = `no broker confirm within ${this.confirmTimeoutMs} ms`;
+          settle(i, new DispatchFailedError(late, detailsOf(message)));
+        });
+      }, this.confirmTimeoutMs);
+      messages.forEach((message, i) => {
+        const details = detailsOf(message);
+        if (!this.open) {
+          settle(i, new DispatchFailedError('the channel is closed', { ...details, sent: false }));
+          return;
+        }
+        const entry: AwaitingConfirm = { messageId: details.messageId };
+        entries[i] = entry;
+        this.awaiting.add(entry);
+        let accepted: boolean;
+        try {
+          accepted = this.channel.publish(
+            message.exchange,
+            message.routingKey,
+            message.body,
+            message.properties,
+            (error: unknown) => {
+              if (error) {
+                settle(
+                  i,
+                  new DispatchFailedError('the broker did not confirm the message', details, {
+                    cause: error,
+                  }),
+                );
+              } else if (entry.returned !== undefined) {
+                settle(
+                  i,
+                  new DispatchFailedError(`unroutable: ${entry.returned}`, { ...details, unroutable: true }),
+                );
+              } else {
+                confirmed += 1;
+                // The broker has part of the batch; the process knows nothing yet of the rest.
+                if (confirmed === 1 && unsettled > 1) crashPoint('after-some-published');
+                settle(i);
+              }
+            },
+          );
+        } catch (error) {
+          // amqplib throws synchronously once the channel is closed.
+          settle(
+            i,
+            new DispatchFailedError('the channel is closed', { ...details, sent: false }, { cause: error }),
+          );
+          return;
+        }
+        if (!accepted) this.waitForDrain();
+      });
     });
   }
 

@@ -2,6 +2,7 @@ import { type ChannelModel, connect, type RecoveringChannelModel } from 'amqplib
 import { ClosedError, DispatchFailedError } from '../../core/errors.js';
 import { type Logger, silentLogger } from '../../core/observer.js';
 import { backoffDelay, type DelayPolicy, sleep } from '../../core/retry.js';
+import { coalesceWrites } from './coalesced-writes.js';
 import { Readiness } from './readiness.js';
 
 /** Reconnection pauses: doubling from `baseDelayMs` up to `maxDelayMs`, each drawn from the upper half (equal jitter). */
@@ -179,6 +180,7 @@ export class AmqpConnection {
   }
 
   private adopt(model: ChannelModel): void {
+    coalesceWrites(model);
     this.live = model;
     this.established += 1;
     // Without an 'error' listener an EventEmitter error would crash the process.

@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import type { Span } from '@opentelemetry/api';
+import { type BatchRequest, processBatch, type Settled } from '../../core/batch.js';
 import { crashPoint } from '../../core/crash.js';
 import { Dispatcher, type SignalSender } from '../../core/dispatcher.js';
 import { ErrorCodes } from '../../core/errors.js';
@@ -8,15 +9,18 @@ import { fanOut, type Logger, type Observer, silentLogger } from '../../core/obs
 import { type Handler, type Processed, processSignal, type RetryPolicy } from '../../core/processor.js';
 import { type BackoffPolicy, sleep } from '../../core/retry.js';
 import type { TokenStore } from '../../core/store.js';
+import type { TokenRecord } from '../../core/token.js';
+import { Acks } from './acks.js';
 import type { AmqpConnection } from './connection.js';
 import { type DeadLetterReason, publishDeadLetter } from './dead-letter.js';
-import { ack, type Delivery, requeue } from './delivery.js';
+import type { Delivery } from './delivery.js';
 import { dispositionOf } from './disposition.js';
 import { AmqpHeaders, headerText } from './headers.js';
 import { ManagedChannel } from './managed-channel.js';
 import type { AmqpPublisher } from './publisher.js';
 import { deadLetterNames, declareConsumerQueue, type QueueTopology } from './topology.js';
 import { receiveDelivery, traceDisposition } from './tracing.js';
+import { type Verdict, verdictOf } from './verdict.js';
 import { settleWithin } from './wait.js';
 
 export interface ConsumeOptions extends QueueTopology {
@@ -42,6 +46,13 @@ export interface ConsumeOptions extends QueueTopology {
    * (30 min by default). Default 5 min.
    */
   outageHoldMs?: number;
+  /**
+   * Emitted signals handed to the broker and not yet confirmed, beyond which the consumer starts no new batch
+   * (its deliveries wait, unacked, so the broker stops at the prefetch). Deliveries are acked before their
+   * emitted signals are confirmed (the committed tokens keep them for the relay), so this bounds what the
+   * confirms may lag behind. Default 8 × prefetch, at least 64.
+   */
+  maxUnconfirmed?: number;
 }
 
 export interface ConsumerStats {
@@ -56,6 +67,8 @@ export interface ConsumerStats {
   retried: number;
   /** Subscriptions made: 1 + recoveries. */
   subscriptions: number;
+  /** Batches started: deliveries taken together, checked with one read and committed together. */
+  batches: number;
 }
 
 export interface ConsumerDependencies<Tx = unknown> {
@@ -85,21 +98,33 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
     requeued: 0,
     retried: 0,
     subscriptions: 0,
+    batches: 0,
   };
   private readonly logger: Logger;
   private readonly observe: Required<Observer>;
   private readonly dispatcher: Dispatcher;
   private readonly concurrency: number;
   private readonly attempts: BackoffPolicy;
+  /** Arrived, not started yet. */
   private readonly waiting: Delivery[] = [];
+  /** Started and not yet acked, given back or parked: at most `concurrency`. */
+  private active = 0;
+  private scheduled = false;
+  /** Emitted signals handed to their senders whose dispatch has not finished. */
+  private unconfirmed = 0;
+  private readonly maxUnconfirmed: number;
+  private readonly acks = new Acks();
+  /** Runs, dead letters and dispatches under way, which stop() lets finish. */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private readonly channel: ManagedChannel;
+  /** What every delivery's run of the protocol shares. */
+  private readonly batchRequest: BatchRequest<P, R, Tx>;
 
   private constructor(
-    private readonly deps: ConsumerDependencies<Tx>,
+    deps: ConsumerDependencies<Tx>,
     readonly queue: string,
-    private readonly handler: Handler<P, R, Tx>,
+    handler: Handler<P, R, Tx>,
     private readonly options: ConsumeOptions,
   ) {
     this.endpoint = options.endpoint ?? queue;
@@ -113,6 +138,15 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
     // Each handler pausing between runs listens to it: `concurrency` listeners at once is expected.
     setMaxListeners(0, this.stopping.signal);
     this.attempts = options.attempts ?? DEFAULT_ATTEMPTS;
+    const prefetch = options.prefetch ?? this.concurrency;
+    this.maxUnconfirmed = Math.max(1, options.maxUnconfirmed ?? Math.max(64, 8 * prefetch));
+    this.batchRequest = {
+      store: deps.store,
+      endpoint: this.endpoint,
+      handler,
+      observer: this.observe,
+      ...(options.storeRetry ? { retry: options.storeRetry } : {}),
+    };
     this.dispatcher = options.senders?.length
       ? new Dispatcher({
           store: deps.store,
@@ -129,7 +163,7 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
       ...((options.declare ?? true) ? { declare: (raw) => declareConsumerQueue(raw, queue, options) } : {}),
       subscription: {
         queue,
-        prefetch: options.prefetch ?? this.concurrency,
+        prefetch,
         deliver: (delivery) => this.received(delivery),
       },
       opened: () => {
@@ -166,112 +200,222 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
 
   private received(delivery: Delivery): void {
     this.stats.received += 1;
+    this.acks.track(delivery);
     this.waiting.push(delivery);
-    this.startWaiting();
+    this.schedule();
   }
 
-  private startWaiting(): void {
-    while (this.inFlight.size < this.concurrency && this.waiting.length > 0) {
+  /** The deliveries of this turn start together, as one batch, once the turn has taken in all it will. */
+  private schedule(): void {
+    if (this.scheduled || this.stopping.signal.aborted) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.startBatch();
+    });
+  }
+
+  private startBatch(): void {
+    if (this.unconfirmed >= this.maxUnconfirmed) return; // resumed when confirms come in
+    const batch: Delivery[] = [];
+    while (this.active + batch.length < this.concurrency && this.waiting.length > 0) {
       const delivery = this.waiting.shift() as Delivery;
       // Deliveries of a closed channel can no longer be acked; the broker redelivers them.
-      if (!delivery.channel.isOpen) continue;
-      const running = receiveDelivery(delivery.message, this.queue, this.endpoint, (span) =>
-        this.handle(delivery, span),
-      )
-        .catch((error: unknown) => this.logger.error({ err: error }, 'unexpected failure handling a message'))
-        .finally(() => {
-          this.inFlight.delete(running);
-          this.startWaiting();
-        });
-      this.inFlight.add(running);
+      if (delivery.channel.isOpen) batch.push(delivery);
+      else this.acks.forget(delivery);
     }
+    if (batch.length === 0) return;
+    this.active += batch.length;
+    this.stats.batches += 1;
+    this.track(this.runBatch(batch));
   }
 
-  private async handle(delivery: Delivery, span: Span): Promise<void> {
-    const { message } = delivery;
+  /** Runs `work` to its end under stop()'s eye; an unexpected failure is logged, never thrown. */
+  private track(work: Promise<unknown>): void {
+    const running = work
+      .catch((error: unknown) => this.logger.error({ err: error }, 'unexpected failure handling a message'))
+      .then(() => undefined);
+    this.inFlight.add(running);
+    void running.finally(() => this.inFlight.delete(running));
+  }
+
+  /**
+   * The batch pipeline: one read checks every token of the batch, the handlers run, and their commits reach the
+   * store together (one group commit on SQLite). Then the emitted signals go to the broker together, and one
+   * ack settles the batch (`multiple` where the order allows); the confirms are awaited after the ack.
+   * A delivery that failed leaves the batch and goes its own way (re-run, requeue or dead letter).
+   */
+  private async runBatch(batch: Delivery[]): Promise<void> {
     const started = performance.now();
-    const tokenId = headerText(message.properties.headers, AmqpHeaders.token);
-    let payload: P;
-    try {
-      payload = JSON.parse(message.content.toString('utf8')) as P;
-    } catch {
-      await this.deadLetter(delivery, tokenId, {
-        code: ErrorCodes.INVALID_PAYLOAD,
-        reason: 'the message body is not JSON',
-        attempts: 0,
-      });
-      return;
-    }
-    // Kept across the runs of this delivery: a commit whose answer was lost in an outage is still ours.
-    const maybeCommitted = new Map<string, Processed<R>>();
-    for (let attempt = 1; ; attempt++) {
+    const hops: Hop<P, R>[] = [];
+    for (const delivery of batch) {
+      const hop = this.open(delivery, started);
       try {
-        const outcome = await processSignal({
-          store: this.deps.store,
-          endpoint: this.endpoint,
-          tokenId,
-          payload,
-          handler: this.handler,
-          observer: this.observe,
-          maybeCommitted,
-          span,
-          ...(this.options.storeRetry ? { retry: this.options.storeRetry } : {}),
-        });
-        if (outcome.kind === 'processed') {
-          // Emitted signals go out after the commit (causal order); a failed send leaves them to the relay.
-          await this.dispatcher.dispatch(outcome.emitted, 'hop');
-          crashPoint('before-ack');
-          this.ack(delivery);
-          this.stats.processed += 1;
-          this.observe.hopCompleted(this.endpoint, performance.now() - started);
-        } else if (outcome.kind === 'dropped') {
-          this.ack(delivery);
-          this.stats.dropped += 1;
-        } else {
-          await this.deadLetter(delivery, tokenId, {
-            code: outcome.error.code,
-            reason: outcome.error.message,
+        hop.payload = JSON.parse(delivery.message.content.toString('utf8')) as P;
+        hops.push(hop);
+      } catch {
+        this.track(
+          this.deadLetter(hop, {
+            code: ErrorCodes.INVALID_PAYLOAD,
+            reason: 'the message body is not JSON',
             attempts: 0,
-          });
+          }),
+        );
+      }
+    }
+    if (hops.length === 0) return;
+    let settled: Array<Settled<R>>;
+    try {
+      settled = await processBatch(
+        this.batchRequest,
+        hops.map((hop) => ({
+          tokenId: hop.tokenId,
+          payload: hop.payload as P,
+          span: hop.span,
+          maybeCommitted: hop.maybeCommitted,
+        })),
+      );
+    } catch (error) {
+      // processBatch settles each signal; should it throw all the same, each delivery goes its own way.
+      settled = hops.map(() => ({ ok: false, error }));
+    }
+    const finished: Array<Finished<P, R>> = [];
+    hops.forEach((hop, i) => {
+      const verdict = verdictOf(settled[i] as Settled<R>);
+      if (verdict.action === 'ack') finished.push({ hop, verdict });
+      else if (verdict.action === 'alone') this.track(this.runAlone(hop, verdict.error));
+      else this.track(this.deadLetter(hop, { code: verdict.code, reason: verdict.reason, attempts: 0 }));
+    });
+    this.complete(finished);
+  }
+
+  /**
+   * A delivery whose run failed, on its own from here: re-run after a pause, given back to the broker or
+   * dead-lettered, as `dispositionOf` decides from the error.
+   */
+  private async runAlone(hop: Hop<P, R>, firstError: unknown): Promise<void> {
+    let error = firstError;
+    for (let attempt = 1; ; attempt++) {
+      const next = dispositionOf(error, attempt, this.attempts, {
+        heldMs: performance.now() - hop.started,
+        outageHoldMs: this.options.outageHoldMs ?? DEFAULT_OUTAGE_HOLD_MS,
+      });
+      traceDisposition(hop.span, error, next);
+      if (next.action === 'dead-letter') {
+        const ran = next.code === ErrorCodes.TOKEN_HEADER_MISSING || next.code === ErrorCodes.TOKEN_MALFORMED;
+        await this.deadLetter(hop, { code: next.code, reason: next.reason, attempts: ran ? 0 : attempt });
+        return;
+      }
+      this.logger.warn(
+        { err: error, token: loggable(hop.tokenId), attempt, action: next.action },
+        'handling failed',
+      );
+      await sleep(next.delayMs, this.stopping.signal);
+      if (next.action === 'requeue' || this.stopping.signal.aborted) {
+        this.nack(hop);
+        return;
+      }
+      // The channel closed meanwhile: the broker has taken the message back and redelivers it.
+      if (!hop.delivery.channel.isOpen) {
+        this.settle(hop);
+        return;
+      }
+      this.stats.retried += 1;
+      try {
+        const verdict = verdictOf({
+          ok: true,
+          outcome: await processSignal({
+            ...this.batchRequest,
+            tokenId: hop.tokenId,
+            payload: hop.payload as P,
+            span: hop.span,
+            maybeCommitted: hop.maybeCommitted,
+          }),
+        });
+        if (verdict.action === 'ack') this.complete([{ hop, verdict }]);
+        else if (verdict.action === 'dead-letter') {
+          await this.deadLetter(hop, { code: verdict.code, reason: verdict.reason, attempts: 0 });
         }
         return;
-      } catch (error) {
-        const next = dispositionOf(error, attempt, this.attempts, {
-          heldMs: performance.now() - started,
-          outageHoldMs: this.options.outageHoldMs ?? DEFAULT_OUTAGE_HOLD_MS,
-        });
-        traceDisposition(span, error, next);
-        if (next.action === 'dead-letter') {
-          const ran =
-            next.code === ErrorCodes.TOKEN_HEADER_MISSING || next.code === ErrorCodes.TOKEN_MALFORMED;
-          await this.deadLetter(delivery, tokenId, {
-            code: next.code,
-            reason: next.reason,
-            attempts: ran ? 0 : attempt,
-          });
-          return;
-        }
-        this.logger.warn(
-          { err: error, token: loggable(tokenId), attempt, action: next.action },
-          'handling failed',
-        );
-        await sleep(next.delayMs, this.stopping.signal);
-        if (next.action === 'requeue' || this.stopping.signal.aborted) {
-          this.nack(delivery);
-          return;
-        }
-        // The channel closed meanwhile: the broker has taken the message back and redelivers it.
-        if (!delivery.channel.isOpen) return;
-        this.stats.retried += 1;
+      } catch (failure) {
+        error = failure;
       }
     }
   }
 
-  private async deadLetter(
-    delivery: Delivery,
-    tokenId: string | undefined,
-    why: Omit<DeadLetterReason, 'endpoint' | 'queue'>,
-  ): Promise<void> {
+  /**
+   * After the commits: the emitted signals are handed to the broker (together, one confirm wait), then one ack
+   * settles the deliveries. The ack need not wait for the confirms: the emitted tokens are committed `pending`
+   * with their payload, so the relay sends whatever a crash or a refusal keeps from going out. The confirms and
+   * the `dispatched` marks follow off the hop's path; `maxUnconfirmed` bounds how many may be outstanding.
+   */
+  private complete(finished: ReadonlyArray<Finished<P, R>>): void {
+    if (finished.length === 0) return;
+    const emitted: TokenRecord[] = [];
+    let committed = 0;
+    for (const { verdict } of finished) {
+      if (!verdict.processed) continue;
+      committed += 1;
+      for (const token of verdict.emitted) emitted.push(token);
+    }
+    if (committed > 1) crashPoint('after-group-commit');
+    const dispatching = emitted.length > 0 ? this.dispatcher.dispatch(emitted, 'hop') : undefined;
+    crashPoint('before-ack');
+    const failure = this.acks.ack(finished.map(({ hop }) => hop.delivery));
+    // The channel went away: the broker redelivers the messages and their copies are dropped as duplicates.
+    if (failure) this.logger.debug({ err: failure }, 'could not ack; the messages will be redelivered');
+    const now = performance.now();
+    for (const { hop, verdict } of finished) {
+      if (verdict.processed) {
+        this.stats.processed += 1;
+        this.observe.hopCompleted(this.endpoint, now - hop.started);
+      } else {
+        this.stats.dropped += 1;
+      }
+      this.settle(hop);
+    }
+    if (dispatching) {
+      const count = emitted.length;
+      this.unconfirmed += count;
+      this.track(
+        dispatching.finally(() => {
+          this.unconfirmed -= count;
+          this.schedule();
+        }),
+      );
+    }
+  }
+
+  /** The delivery's receive span starts now and lasts until the delivery is settled. */
+  private open(delivery: Delivery, started: number): Hop<P, R> {
+    const hop: Hop<P, R> = {
+      delivery,
+      tokenId: headerText(delivery.message.properties.headers, AmqpHeaders.token),
+      started,
+      // Kept across the runs of this delivery: a commit whose answer was lost in an outage is still ours.
+      maybeCommitted: new Map(),
+      span: undefined as unknown as Span,
+      end: () => undefined,
+    };
+    // Never rejects; stop() waits for the delivery's work, which settles it, not for the span.
+    void receiveDelivery(delivery.message, this.queue, this.endpoint, (span) => {
+      hop.span = span;
+      return new Promise<void>((resolve) => {
+        hop.end = resolve;
+      });
+    });
+    return hop;
+  }
+
+  /** The delivery is acked, given back or parked: its place in the window is free. */
+  private settle(hop: Hop<P, R>): void {
+    hop.end();
+    this.active -= 1;
+    if (this.waiting.length > 0) this.schedule();
+  }
+
+  private async deadLetter(hop: Hop<P, R>, why: Omit<DeadLetterReason, 'endpoint' | 'queue'>): Promise<void> {
+    const { delivery, tokenId } = hop;
     const exchange = this.options.deadLetterExchange ?? deadLetterNames(this.queue).exchange;
     try {
       await publishDeadLetter(delivery.channel, exchange, delivery.message, {
@@ -286,10 +430,12 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
         'could not dead-letter a message; requeueing it',
       );
       await sleep(1_000, this.stopping.signal);
-      this.nack(delivery);
+      this.nack(hop);
       return;
     }
-    this.ack(delivery);
+    const failure = this.acks.ack([delivery]);
+    if (failure) this.logger.debug({ err: failure }, 'could not ack; the message will be redelivered');
+    this.settle(hop);
     this.stats.deadLettered += 1;
     this.observe.deadLettered(this.endpoint, loggable(tokenId), why.code);
     this.logger.warn(
@@ -298,17 +444,31 @@ export class AmqpConsumer<P = JsonValue, R = unknown, Tx = unknown> {
     );
   }
 
-  private ack(delivery: Delivery): void {
-    const failure = ack(delivery);
-    // The channel went away: the broker redelivers the message and its copy is dropped as a duplicate.
-    if (failure) this.logger.debug({ err: failure }, 'could not ack; the message will be redelivered');
-  }
-
-  private nack(delivery: Delivery): void {
-    const failure = requeue(delivery);
+  private nack(hop: Hop<P, R>): void {
+    const failure = this.acks.requeue(hop.delivery);
+    this.settle(hop);
     if (failure) this.logger.debug({ err: failure }, 'could not nack; the message will be redelivered');
     else this.stats.requeued += 1;
   }
+}
+
+/** A delivery whose run ended in an ack. */
+interface Finished<P, R> {
+  hop: Hop<P, R>;
+  verdict: Extract<Verdict, { action: 'ack' }>;
+}
+
+/** One delivery on its way through the pipeline. */
+interface Hop<P, R> {
+  delivery: Delivery;
+  tokenId: string | undefined;
+  payload?: P;
+  /** When the batch it came in started. */
+  started: number;
+  maybeCommitted: Map<string, Processed<R>>;
+  span: Span;
+  /** Ends the receive span. */
+  end(): void;
 }
 
 /** A token header comes from outside and may be anything: never log more of it than a real id could be. */

@@ -61,6 +61,12 @@ export class ManagedChannel {
     this.started = true;
   }
 
+  /** The open channel, if there is one now. */
+  get current(): ConfirmedChannel | undefined {
+    const channel = this.ready.current;
+    return channel?.isOpen ? channel : undefined;
+  }
+
   /** Resolves with the open channel; waits up to `timeoutMs` while there is none, then rejects. */
   async wait(timeoutMs: number, onTimeout: () => Error): Promise<ConfirmedChannel> {
     const channel = await this.ready.wait(timeoutMs, onTimeout);

@@ -5,6 +5,7 @@ import { pendingToken } from '../../core/mint.js';
 import { fanOut, type Logger, type Observer, silentLogger } from '../../core/observer.js';
 import type { TokenStore } from '../../core/store.js';
 import type { TokenRecord } from '../../core/token.js';
+import type { OutgoingMessage } from './confirmed-channel.js';
 import type { AmqpConnection } from './connection.js';
 import { ManagedChannel } from './managed-channel.js';
 import { messageForToken } from './message.js';
@@ -127,6 +128,41 @@ export class AmqpPublisher implements SignalSender {
     }
   }
 
+  /**
+   * SignalSender, for a batch: publishes the tokens' messages together and waits for their confirms at once.
+   * Settles by position with what `send` would have rejected with (undefined: confirmed). With the channel open,
+   * the messages are handed to the connection before this returns its promise.
+   */
+  sendMany(tokens: readonly TokenRecord[]): Promise<unknown[]> {
+    if (this.closed) return Promise.reject(new ClosedError('AMQP publisher'));
+    const failures = new Array<unknown>(tokens.length);
+    const messages: OutgoingMessage[] = [];
+    const positions: number[] = [];
+    tokens.forEach((token, i) => {
+      const destination = token.destination;
+      if (destination?.medium !== 'amqp') {
+        failures[i] = new DispatchFailedError(
+          'the AMQP publisher only sends tokens with an amqp destination',
+          {
+            tokenId: token.id,
+          },
+        );
+        return;
+      }
+      messages.push(messageForToken(token, destination.exchange, destination.routingKey));
+      positions.push(i);
+    });
+    const sending = this.publishAll(messages).then((results) => {
+      positions.forEach((i, k) => {
+        failures[i] = results[k];
+      });
+      return failures;
+    });
+    const tracked = sending.then(() => undefined);
+    this.sending.add(tracked);
+    return sending.finally(() => this.sending.delete(tracked));
+  }
+
   /** Stops accepting sends, waits (bounded) for confirms in flight, closes the channel. */
   async close(timeoutMs = 10_000): Promise<void> {
     if (this.closed) return;
@@ -135,18 +171,48 @@ export class AmqpPublisher implements SignalSender {
   }
 
   private async publishConfirmed(token: TokenRecord, exchange: string, routingKey: string): Promise<void> {
-    const unreachable = () =>
-      new DispatchFailedError(
-        `RabbitMQ unreachable for ${this.outageTimeoutMs} ms; the token stays pending for the relay`,
-        { tokenId: token.id },
-      );
     const message = messageForToken(token, exchange, routingKey);
-    try {
-      await (await this.channel.wait(this.outageTimeoutMs, unreachable)).publish(message);
-    } catch (error) {
-      // The channel closed under us before the message left: once more, on the channel that replaces it.
-      if (!(error instanceof DispatchFailedError) || error.details.sent !== false) throw error;
-      await (await this.channel.wait(this.outageTimeoutMs, unreachable)).publish(message);
+    const [failure] = await this.publishAll([message]);
+    if (failure) throw failure;
+  }
+
+  /**
+   * Publishes on the open channel (at once when there is one), waiting up to `outageTimeoutMs` for one otherwise.
+   * A message that never left because the channel closed under it goes once more, on the channel that replaces it.
+   */
+  private async publishAll(messages: readonly OutgoingMessage[]): Promise<unknown[]> {
+    const results: unknown[] = await this.publishOnce(messages);
+    const again = results.flatMap((result, i) =>
+      result instanceof DispatchFailedError && result.details.sent === false ? [i] : [],
+    );
+    if (again.length === 0) return results;
+    const retried = await this.publishOnce(again.map((i) => messages[i] as OutgoingMessage));
+    again.forEach((i, k) => {
+      results[i] = retried[k];
+    });
+    return results;
+  }
+
+  private async publishOnce(messages: readonly OutgoingMessage[]): Promise<unknown[]> {
+    let channel = this.channel.current;
+    if (!channel) {
+      try {
+        channel = await this.channel.wait(this.outageTimeoutMs, () => this.unreachable());
+      } catch (error) {
+        return messages.map((message) =>
+          error instanceof DispatchFailedError
+            ? new DispatchFailedError(error.message, { tokenId: message.properties.messageId })
+            : error,
+        );
+      }
     }
+    return channel.publishMany(messages);
+  }
+
+  private unreachable(): DispatchFailedError {
+    return new DispatchFailedError(
+      `RabbitMQ unreachable for ${this.outageTimeoutMs} ms; the token stays pending for the relay`,
+      {},
+    );
   }
 }
