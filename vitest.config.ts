@@ -24,6 +24,7 @@ const UNIT = [
   'test/gateway/config.test.ts',
   'test/gateway/console.test.ts',
   'test/gateway/ingress.test.ts',
+  'test/gateway/close.test.ts',
   'test/gateway/operations.test.ts',
   'test/gateway/overview.test.ts',
   'test/http/cross-system.test.ts',

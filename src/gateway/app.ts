@@ -22,6 +22,7 @@ import { processRoutes } from './routes/processes.js';
 import { signalRoutes } from './routes/signals.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { type GatewayApp, RouteTable } from './routing.js';
+import { trackSilentConnections } from './silent-connections.js';
 
 export const GATEWAY_VERSION = '0.1.0';
 
@@ -93,6 +94,13 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
       clock,
     }),
   };
+
+  const silent = trackSilentConnections(app.server);
+  // Before the server waits for its connections: one that never sent a byte would hold the close until timeout.
+  app.addHook('preClose', async () => {
+    const closed = silent.destroy();
+    if (closed > 0) deps.logger.debug({ connections: closed }, 'closed connections that sent nothing');
+  });
 
   answerProblems(app, routes, problemBase);
   app.addHook('onRoute', routes.onRoute);
