@@ -49,21 +49,9 @@ export function ConversationGraphView({
     markCytoscapeStylesheet();
     delete element.dataset.ready;
     const model = graphModel(graph);
-    const cy = cytoscape({
-      container: element,
-      elements: model.elements,
-      style: graphStyle(),
-      layout: { name: 'preset' },
-      autoungrabify: true,
-      boxSelectionEnabled: false,
-      selectionType: 'single',
-      // Low enough to fit a conversation of hundreds of tokens; labels are not drawn that small anyway.
-      minZoom: 0.02,
-      maxZoom: 3,
-    });
-    instance.current = cy;
-    cy.on('tap', 'node.token', (event) => select.current(event.target.id()));
-    const layout = cy.layout({
+    // The layout runs inside the constructor, before anything is drawn: laying out after a first preset paint
+    // would draw every node twice. Textures while panning keep a graph of hundreds of nodes responsive.
+    const layout = {
       name: 'dagre',
       rankDir: 'LR',
       nodeSep: 24,
@@ -71,18 +59,37 @@ export function ConversationGraphView({
       edgeSep: 12,
       fit: true,
       padding: 24,
-    } as cytoscape.LayoutOptions);
-    layout.one('layoutstop', () => {
-      requestAnimationFrame(() => {
-        element.dataset.nodeCount = String(model.nodeCount);
-        element.dataset.edgeCount = String(model.edgeCount);
-        element.dataset.renderMs = String(Math.round(performance.now() - receivedAt));
-        element.dataset.ready = 'true';
-      });
+    } as cytoscape.LayoutOptions;
+    const cy = cytoscape({
+      container: element,
+      elements: model.elements,
+      style: graphStyle(),
+      layout,
+      autoungrabify: true,
+      boxSelectionEnabled: false,
+      selectionType: 'single',
+      textureOnViewport: true,
+      hideEdgesOnViewport: model.nodeCount > 100,
+      // Low enough to fit a conversation of hundreds of tokens; labels are not drawn that small anyway.
+      minZoom: 0.02,
+      maxZoom: 3,
     });
-    layout.run();
+    instance.current = cy;
+    cy.on('tap', 'node.token', (event) => select.current(event.target.id()));
+    cy.one('render', () => {
+      element.dataset.nodeCount = String(model.nodeCount);
+      element.dataset.edgeCount = String(model.edgeCount);
+      element.dataset.renderMs = String(Math.round(performance.now() - receivedAt));
+      element.dataset.ready = 'true';
+    });
     // The container narrows when the details panel opens beside it: the drawing follows and fits again.
+    let observed = false;
     const resized = new ResizeObserver(() => {
+      // The observer also reports the size it starts with, which the layout has just fitted.
+      if (!observed) {
+        observed = true;
+        return;
+      }
       cy.resize();
       cy.fit(undefined, 24);
     });
