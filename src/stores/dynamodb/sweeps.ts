@@ -3,6 +3,7 @@ import type { ClaimOptions, InFlightStats } from '../../core/store.js';
 import { IN_FLIGHT_STATUSES, TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { statusCountsOf } from '../status-counts.js';
 import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
+import { isAccessDenied, markInBatches } from './batch-marks.js';
 import { mapBounded } from './bounded.js';
 import { endExpression } from './commit-actions.js';
 import { Expr } from './expression.js';
@@ -27,9 +28,25 @@ import { INDEX } from './tables.js';
 
 const ENDED_STATUSES: readonly TokenStatus[] = ['consumed', 'expired', 'revoked'];
 
+/** Stores whose credentials refused PartiQL: they mark one token per request from then on. */
+const NO_PARTIQL = new WeakSet<TokensTableAccess>();
+
 export async function markDispatched(at: TokensTableAccess, ids: string[], now: number): Promise<number> {
   assertTime('now', now);
   const unique = [...new Set(ids)].filter(isStorableId);
+  if (unique.length > 1 && !NO_PARTIQL.has(at)) {
+    try {
+      const batched = await markInBatches(at, unique, now);
+      return batched.moved + (batched.again.length > 0 ? await markEach(at, batched.again, now) : 0);
+    } catch (error) {
+      if (!isAccessDenied(error)) throw error;
+      NO_PARTIQL.add(at);
+    }
+  }
+  return markEach(at, unique, now);
+}
+
+async function markEach(at: TokensTableAccess, unique: readonly string[], now: number): Promise<number> {
   const moved = await mapBounded(unique, at.concurrency, (id) =>
     at.run('UpdateItem', async () => {
       const e = new Expr();

@@ -437,6 +437,59 @@ describe('DynamoDbTokenStore', () => {
     await store.ping();
   });
 
+  it('marks many tokens with one request per 25, moving only those still pending; one by one without PartiQL', async () => {
+    const requests = (store: DynamoDbTokenStore, refuse = false) => {
+      const counts: Record<string, number> = {};
+      store.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const name = String(context.commandName);
+          counts[name] = (counts[name] ?? 0) + 1;
+          if (refuse && name === 'BatchExecuteStatementCommand') {
+            throw Object.assign(new Error('not authorized to perform dynamodb:PartiQLUpdate'), {
+              name: 'AccessDeniedException',
+              $metadata: { httpStatusCode: 400 },
+            });
+          }
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      return counts;
+    };
+    const now = Date.now() + AHEAD_OF_TTL;
+    const store = await openStore();
+    const tokens = Array.from({ length: 30 }, () => pending({ mintedAt: now - 60_000 }));
+    const [consumed, leased] = [pending({ mintedAt: now - 60_000 }), pending({ mintedAt: now - 70_000 })];
+    await store.mint([...tokens, consumed, leased]);
+    expect(await store.commit(consumeOf(consumed, now))).toEqual({ ok: true });
+    expect(await store.claimPending({ mintedBefore: now, now, leaseMs: 10_000, limit: 1 })).toHaveLength(1);
+    const counts = requests(store);
+    const ids = [...tokens, consumed, leased].map((t) => t.id);
+    expect(await store.markDispatched([...ids, newTokenId()], now)).toBe(31);
+    expect(counts).toEqual({ BatchExecuteStatementCommand: 2 });
+    expect(await store.getToken(consumed.id)).toMatchObject({ status: 'consumed' });
+    const marked = await store.getToken(leased.id);
+    expect(marked).toMatchObject({ status: 'dispatched', dispatchedAt: now });
+    expect(marked?.leaseUntil).toBeUndefined();
+    expect(await store.markDispatched(ids, now)).toBe(0);
+    const listed = await store.listByStatus('dispatched', { limit: 100 });
+    expect(listed.items.map((t) => t.id).sort()).toEqual([...tokens, leased].map((t) => t.id).sort());
+
+    const strict = await openStore();
+    const more = Array.from({ length: 3 }, () => pending({ mintedAt: now - 60_000 }));
+    await strict.mint(more);
+    const refused = requests(strict, true);
+    expect(
+      await strict.markDispatched(
+        more.slice(0, 2).map((t) => t.id),
+        now,
+      ),
+    ).toBe(2);
+    expect(await strict.markDispatched([more[2]?.id ?? '', tokens[0]?.id ?? ''], now)).toBe(1);
+    // Refused once, then remembered: every later mark is an UpdateItem of its own.
+    expect(refused).toEqual({ BatchExecuteStatementCommand: 1, UpdateItemCommand: 4 });
+  });
+
   it('marks dispatched, revokes, expires, leases and purges with conditional writes', async () => {
     const store = await openStore({ tombstoneRetentionMs: 1_000 });
     const now = Date.now() + AHEAD_OF_TTL;
