@@ -46,6 +46,7 @@ import {
 } from '../token-tuple.js';
 import { isBusy } from './busy.js';
 import { SqliteOwnData, type SqliteTx } from './own-data.js';
+import { ReadBatch } from './read-batch.js';
 import { SqliteScheduling } from './scheduling.js';
 import { migrate } from './schema.js';
 import { WriteBatch } from './write-batch.js';
@@ -83,6 +84,7 @@ const REVOCABLE = sourcesOf('revoked');
  * The embedded default store. Writes run in IMMEDIATE transactions (so concurrent writers from several
  * processes queue on the file lock instead of failing late), grouped: the commits, mints and dispatch marks
  * asked for in one turn of the event loop share one transaction, each in its own savepoint (`WriteBatch`).
+ * Token and state reads of one turn share one read transaction (`ReadBatch`).
  * WAL, so readers never block writers.
  *
  * Handlers reach the application's own tables in the same database file through `ownData` (`ctx.tx`, a
@@ -105,6 +107,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
   private readonly revokeTx;
   private readonly claimTx;
   private readonly writes: WriteBatch;
+  private readonly reads: ReadBatch;
   private readonly scheduling: SqliteScheduling;
 
   constructor(options: SqliteStoreOptions) {
@@ -183,6 +186,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     });
 
     this.writes = new WriteBatch(this.db);
+    this.reads = new ReadBatch(this.db);
 
     this.markTx = this.db.transaction((ids: string[], now: number): number => {
       let moved = 0;
@@ -216,7 +220,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
   }
 
   async getToken(id: string): Promise<TokenRecord | undefined> {
-    return this.run(() => {
+    return this.read(() => {
       const row = this.sql.getToken.get(id) as TokenTuple | undefined;
       return row ? fromTuple(row) : undefined;
     });
@@ -234,7 +238,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
   }
 
   async readState(key: string): Promise<StateItem | undefined> {
-    return this.run(() => {
+    return this.read(() => {
       const row = this.sql.getState.get(key) as { value: string; version: number } | undefined;
       return row ? { key, value: JSON.parse(row.value) as JsonValue, version: row.version } : undefined;
     });
@@ -324,7 +328,8 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Writes already asked for still run: their callers are waiting for an answer.
+    // Reads and writes already asked for still run: their callers are waiting for an answer.
+    this.reads.flush();
     this.writes.flush();
     this.db.close();
   }
@@ -358,6 +363,16 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     this.ensureOpen();
     try {
       return work();
+    } catch (error) {
+      throw storeError(error);
+    }
+  }
+
+  /** A read in the next read batch (one read transaction per turn); errors mapped as `run` does. */
+  private async read<T>(work: () => T): Promise<T> {
+    this.ensureOpen();
+    try {
+      return await this.reads.submit(work);
     } catch (error) {
       throw storeError(error);
     }
