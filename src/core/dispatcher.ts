@@ -91,7 +91,8 @@ export class Dispatcher {
     });
     if (report.dispatched.length > 0) {
       crashPoint('after-dispatch');
-      await this.mark(report.dispatched);
+      // An edge publish waits for its mark (the caller's answer does): it is written at once, not with the turn's.
+      await (via === 'edge' ? this.markNow(report.dispatched) : this.mark(report.dispatched));
     }
     return report;
   }
@@ -143,7 +144,7 @@ export class Dispatcher {
 
   /**
    * Joins the ids to the marks of this turn, written together at the end of it. A mark that fails is only
-   * logged: the signals went out, and an unmarked token only means the relay may send a copy, which the
+   * logged (markNow): the signals went out, and an unmarked token only means the relay may send a copy, which the
    * receiver drops.
    */
   private mark(ids: readonly string[]): Promise<void> {
@@ -152,15 +153,19 @@ export class Dispatcher {
       return this.marking.done;
     }
     const marking = { ids: [...ids], done: Promise.resolve() };
-    marking.done = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+    marking.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.marking = undefined;
-      try {
-        await this.store.markDispatched(marking.ids, this.clock());
-      } catch (error) {
-        this.logger.warn({ err: error, tokens: marking.ids.length }, 'could not mark tokens dispatched');
-      }
+      return this.markNow(marking.ids);
     });
     this.marking = marking;
     return marking.done;
+  }
+
+  private async markNow(ids: string[]): Promise<void> {
+    try {
+      await this.store.markDispatched(ids, this.clock());
+    } catch (error) {
+      this.logger.warn({ err: error, tokens: ids.length }, 'could not mark tokens dispatched');
+    }
   }
 }
