@@ -136,7 +136,7 @@ async function observed<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise<Pr
   const observer = request.observer;
   if (!observer) return runProtocol(request);
   const started = performance.now();
-  const observe = fanOut([observer]);
+  const observe = guarded(observer);
   const outcome = await runProtocol({
     ...request,
     onRetry: (reason, attempt) => {
@@ -161,6 +161,17 @@ async function observed<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise<Pr
       break;
   }
   return outcome;
+}
+
+/** Each observer wrapped once (its errors swallowed), not once per signal: a hop costs no nine new closures. */
+const guardedObservers = new WeakMap<Observer, Required<Observer>>();
+function guarded(observer: Observer): Required<Observer> {
+  let wrapped = guardedObservers.get(observer);
+  if (!wrapped) {
+    wrapped = fanOut([observer]);
+    guardedObservers.set(observer, wrapped);
+  }
+  return wrapped;
 }
 
 async function runProtocol<P, R, Tx>(request: ProcessRequest<P, R, Tx>): Promise<ProcessOutcome<R>> {
