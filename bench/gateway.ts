@@ -35,6 +35,10 @@ const WARMUP_S = 2;
 const DURATION_S = 8;
 /** The gateway's entry as production starts it (`npm run start:prod`). */
 const GATEWAY_ENTRY = 'dist/src/gateway/main.js';
+/** The node flags of `npm run start:prod` (the Dockerfile's CMD has the same): the bench runs what production runs. */
+const GATEWAY_NODE_FLAGS = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+).scripts['start:prod']!.split(/\s+/).filter((part) => part.startsWith('--'));
 /** Peak RSS the issue allows the gateway under this load. */
 const PEAK_RSS_TARGET_MB = 150;
 /** Live tokens cycled through by the load (the ingress does not consume them, so each can be posted again). */
@@ -55,7 +59,7 @@ interface LoadResult {
 export interface GatewayBenchOptions {
   /** Measured seconds per contender and round. Default 8. */
   durationS?: number;
-  /** Extra node flags for the gateway process (e.g. `--cpu-prof`, `--max-semi-space-size=4`). */
+  /** Node flags for the gateway process instead of those of `npm run start:prod` (e.g. `--max-semi-space-size=8`). */
   gatewayNodeArgs?: string[];
 }
 
@@ -69,7 +73,7 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   const port = await stablePort();
   const profileDir = PROFILE_DIR ? join(PROFILE_DIR, 'gateway') : undefined;
   const gatewayArgs = [
-    ...(options.gatewayNodeArgs ?? []),
+    ...(options.gatewayNodeArgs ?? GATEWAY_NODE_FLAGS),
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     GATEWAY_ENTRY,
   ];
@@ -109,7 +113,7 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
       `throughput ratio gateway/plain: ${ratio(gw.perSecond, plain.perSecond)}; ` +
         `p99 ${fmt(gw.p99Ms, 1)} ms vs ${fmt(plain.p99Ms, 1)} ms`,
     );
-    const rssLine = `gateway (node ${GATEWAY_ENTRY}) RSS: idle ${fmt(idleRssMb, 1)} MB, peak under load ${fmt(peakRssMb, 1)} MB`;
+    const rssLine = `gateway (${['node', ...gatewayArgs].join(' ')}) RSS: idle ${fmt(idleRssMb, 1)} MB, peak under load ${fmt(peakRssMb, 1)} MB`;
     console.log(rssLine);
     recordNote(rssLine);
     console.log(
@@ -128,7 +132,7 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
     recordTarget({
       id: 'gateway.rss.peak',
       title: 'Gateway peak RSS under the ingress bench',
-      figure: `idle ${fmt(idleRssMb, 1)} MB, peak ${fmt(peakRssMb, 1)} MB (node ${GATEWAY_ENTRY})`,
+      figure: `idle ${fmt(idleRssMb, 1)} MB, peak ${fmt(peakRssMb, 1)} MB (${['node', ...gatewayArgs].join(' ')})`,
       value: peakRssMb,
       unit: 'MB',
       op: '<=',
