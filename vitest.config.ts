@@ -15,6 +15,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
  */
 const UNIT = [
   'test/amqp/units.test.ts',
+  'test/console/api-types.test.ts',
   'test/core/**/*.test.ts',
   'test/docs/error-codes.test.ts',
   'test/docs/gateway-settings.test.ts',
@@ -40,7 +41,7 @@ const UNIT = [
 
 const E2E = [
   'test/amqp/crash.test.ts',
-  'test/console/**/*.test.ts',
+  'test/console/console.test.ts',
   'test/docs/examples.test.ts',
   'test/gateway/demo.test.ts',
   'test/gateway/lifecycle.test.ts',

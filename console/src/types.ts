@@ -1,9 +1,11 @@
 /**
- * The shapes the console reads from the gateway's API. They mirror the TypeBox schemas of the routes
- * (src/gateway/schemas.ts, src/transports/http/token-schemas.ts, the overview and process routes); those modules
- * import Node, so the browser build keeps its own copy of the few fields it shows.
+ * The shapes the console reads from the gateway's API. The TypeBox schemas of the routes (src/gateway/schemas.ts,
+ * src/transports/http/token-schemas.ts, the process route) are the source; those modules import Node and fastify,
+ * so the browser build states the shapes here, and test/console/api-types.test.ts fails to compile when the two
+ * disagree.
  */
 
+/** The statuses in the core's order (src/core/token.ts; test/console/api-types.test.ts checks the two lists agree). */
 export const STATUSES = [
   'issued',
   'scheduled',

@@ -5,6 +5,7 @@ import type { TokenRecord } from '../../src/core/token.js';
 import { openStore } from '../../src/stores/open.js';
 import { createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
 import { declareConsumerQueue } from '../../src/transports/amqp/topology.js';
+import { stopLeftovers } from '../support/leftovers.js';
 import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
 import { appliedKey, deliveredKey, deliverShipment } from './fixtures/scenario.js';
 import {
@@ -45,15 +46,12 @@ describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => 
   const workers: RunningWorker[] = [];
   const cleanups: Array<() => Promise<void>> = [];
 
-  afterEach(async () => {
-    for (const worker of workers.splice(0)) {
-      if (worker.child.exitCode === null && worker.child.signalCode === null) {
-        worker.child.kill('SIGKILL');
-        await worker.exited;
-      }
-    }
-    for (const cleanup of cleanups.splice(0)) await cleanup();
-  });
+  afterEach(() =>
+    stopLeftovers(
+      workers.splice(0).map((worker) => ({ process: worker.child, exited: worker.exited })),
+      cleanups,
+    ),
+  );
 
   it.each(CRASH_POINTS)(
     'killed at %s: every order applied once, every shipment delivered once',
@@ -172,15 +170,12 @@ describe.each(STORE_KINDS)('AMQP consumer killed inside a batch (%s store)', (ki
   const workers: RunningWorker[] = [];
   const cleanups: Array<() => Promise<void>> = [];
 
-  afterEach(async () => {
-    for (const worker of workers.splice(0)) {
-      if (worker.child.exitCode === null && worker.child.signalCode === null) {
-        worker.child.kill('SIGKILL');
-        await worker.exited;
-      }
-    }
-    for (const cleanup of cleanups.splice(0)) await cleanup();
-  });
+  afterEach(() =>
+    stopLeftovers(
+      workers.splice(0).map((worker) => ({ process: worker.child, exited: worker.exited })),
+      cleanups,
+    ),
+  );
 
   it.each(BATCH_CRASH_POINTS)(
     'killed at %s: every order applied once, every shipment delivered once',

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { readProcessInstance } from '../../process/inspect.js';
 import { ProblemError } from '../../transports/http/index.js';
 import { isoInstant, tokenStatus } from '../../transports/http/token-schemas.js';
@@ -36,6 +36,8 @@ const processInstanceSchema = Type.Object({
     }),
   }),
 });
+
+export type ProcessInstanceView = Static<typeof processInstanceSchema>;
 
 /** Inspect a running process instance (process managers, tollgate/process). */
 export const processRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app, ctx) => {
