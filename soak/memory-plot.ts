@@ -9,7 +9,7 @@ import type { MemoryRun } from './memory.js';
 
 const WIDTH = 960;
 const PANEL = 250;
-const MARGIN = { left: 80, right: 200, top: 80, gap: 70, bottom: 50 };
+const MARGIN = { left: 80, right: 250, top: 80, gap: 70, bottom: 50 };
 const HEIGHT = MARGIN.top + 2 * PANEL + MARGIN.gap + MARGIN.bottom;
 
 interface Series {
@@ -106,7 +106,7 @@ export function renderPlot(run: MemoryRun): string {
         color: '#d2691e',
         values: samples.map((s) => s.rows.pending + s.rows.dispatched + s.rows.issued + s.rows.scheduled),
       },
-      { label: 'bound (retention + 60 s)', color: '#888888', values: expected, dashed: true },
+      { label: '2 × rate × (retention + 60 s)', color: '#888888', values: expected, dashed: true },
     ],
     tMax,
   );
