@@ -99,7 +99,7 @@ export function summarise(profile: CpuProfile, top = 15) {
       : where
         ? where.startsWith('node:')
           ? 'node internals'
-          : where.startsWith('src/') || where.startsWith('bench/')
+          : where.startsWith('src/') || where.startsWith('dist/') || where.startsWith('bench/')
             ? where
             : `package ${where}`
         : fn;
