@@ -376,8 +376,10 @@ describe('the console against a running gateway', () => {
     const { conversationId, tokens, outsideParent, leavesTo } = seeded.threeHop;
     const page = await openConsole(gateway.url, KEYS.read);
     await go(page, '#/search');
-    await page.getByRole('search').getByLabel('Token or conversation id').fill(conversationId);
-    await page.keyboard.press('Enter');
+    const box = page.getByRole('search').getByLabel('Token or conversation id');
+    await box.fill(conversationId);
+    // Pressed on the box itself: the view moves focus to its heading once it is shown, which may come after fill.
+    await box.press('Enter');
     await page.getByRole('heading', { level: 1 }).filter({ hasText: conversationId }).waitFor();
     const graph = page.getByTestId('graph');
     await page.locator('[data-testid="graph"][data-ready="true"]').waitFor();
