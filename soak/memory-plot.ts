@@ -127,6 +127,7 @@ export function renderPlot(run: MemoryRun): string {
     `${summary.signalsPerSecond.toFixed(0)} signals/s`;
   const sub = `commit ${run.commit} · ${run.machine.cpus} × ${run.machine.model} · Node ${run.machine.node} · ${run.command}`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">
+<title>${escapeXml(heading)}: token rows by status and process memory over time</title>
 <style>
   text { font-family: 'DejaVu Sans', Arial, sans-serif; fill: #222; }
   .heading { font-size: 17px; font-weight: bold; }
@@ -186,4 +187,9 @@ if (process.argv[1]?.endsWith('memory-plot.ts')) {
   writeFileSync(`${base}.svg`, renderPlot(run));
   await screenshotSvg(`${base}.svg`, `${base}.png`);
   console.log(`wrote ${base}.svg and ${base}.png`);
+}
+
+/** Text for an SVG element: the heading names the command, which may hold `<` or `&`. */
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
