@@ -530,9 +530,16 @@ describe('the console against a running gateway', () => {
     await page.keyboard.type(KEYS.admin);
     await page.keyboard.press('Enter');
     await page.getByRole('navigation', { name: 'Console' }).waitFor();
+    // Each new view moves focus to its heading a frame after it shows (for screen readers); Tab goes on from there.
+    const headingFocused = () =>
+      until('focus on the view heading', () =>
+        page.evaluate("document.activeElement?.id === 'main-heading'"),
+      );
+    await headingFocused();
     await tabTo(page, `e.tagName === 'A' && ${named('Search')}`);
     await page.keyboard.press('Enter');
     await page.getByRole('search').waitFor();
+    await headingFocused();
     await tabTo(page, "e.tagName === 'INPUT' && !!e.closest('[role=search]')");
     await page.keyboard.type(id);
     await page.keyboard.press('Enter');
