@@ -127,6 +127,14 @@ export interface ClaimOptions {
   medium?: 'amqp' | 'http';
 }
 
+export interface TokenClaimOptions {
+  now: number;
+  /** The token's lease: relay passes leave it alone until `now + leaseMs`. */
+  leaseMs: number;
+  /** Only a token for this medium (a relay without a sender for the other leaves it to relays that have one). */
+  medium?: 'amqp' | 'http';
+}
+
 export interface DueClaimOptions {
   /** Tokens due at or before this instant are claimed. */
   now: number;
@@ -227,7 +235,15 @@ export interface TokenStore<Tx = unknown> {
    * after its lease.
    */
   claimDue(options: DueClaimOptions): Promise<TokenRecord[]>;
-  /** Makes a pending token due for the relay now (clears its lease) — operator "redispatch". */
+  /**
+   * Leases one pending token to be sent now, whatever its age (an operator's redispatch), with
+   * `leaseUntil = now + leaseMs` and `attempts + 1`, and returns it as it now is; undefined if it is unknown, not
+   * pending or for another medium. Takes the lease even from a relay that holds it: the operator asks for a send
+   * now, and a send that failed keeps its lease until it runs out (a copy of a send in progress is dropped by the
+   * receiver).
+   */
+  claimToken(id: string, options: TokenClaimOptions): Promise<TokenRecord | undefined>;
+  /** Makes a pending token due for the relay now (clears its lease): a redispatch that this process cannot send. */
   releaseLease(id: string): Promise<void>;
   listByStatus(status: TokenStatus, options?: ListOptions): Promise<Page<TokenRecord>>;
   listConversation(conversationId: string, options?: ListOptions): Promise<Page<TokenRecord>>;

@@ -632,6 +632,43 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       expect(await store.claimPending({ ...claim, now: now + 200_000 })).toEqual([]);
       await store.close();
     });
+
+    it('leases one pending token by id whatever its age or lease, so that a relay pass skips it', async () => {
+      const store = await createStore();
+      const now = Date.now();
+      const young = await mintRoot(store, { young: 1 }, now);
+      const old = await mintRoot(store, { old: 1 }, now - 60_000);
+      const claim = { mintedBefore: now, now, leaseMs: 30_000, limit: 10 };
+
+      const claimed = await store.claimToken(young.id, { now, leaseMs: 30_000 });
+      expect(claimed).toMatchObject({
+        id: young.id,
+        status: 'pending',
+        attempts: 1,
+        leaseUntil: now + 30_000,
+      });
+      expect(claimed?.payload).toEqual({ young: 1 });
+      expect((await store.claimPending(claim)).map((t) => t.id)).toEqual([old.id]);
+      // Taken over from the relay that holds its lease; not for another medium.
+      expect(await store.claimToken(old.id, { now, leaseMs: 30_000, medium: 'http' })).toBeUndefined();
+      expect(await store.claimToken(old.id, { now, leaseMs: 5_000 })).toMatchObject({
+        attempts: 2,
+        leaseUntil: now + 5_000,
+      });
+      // Its lease is now the one given (5 s), not the relay's (30 s); the young one's lease still holds.
+      expect((await store.claimPending({ ...claim, now: now + 6_000 })).map((t) => t.id)).toEqual([old.id]);
+      expect((await store.claimPending({ ...claim, now: now + 31_000 })).map((t) => t.id)).toEqual([
+        young.id,
+      ]);
+      // Only pending tokens, and never a stray record for an unknown id.
+      await store.markDispatched([young.id], now);
+      expect(await store.claimToken(young.id, { now, leaseMs: 30_000 })).toBeUndefined();
+      expect((await store.getToken(young.id))?.status).toBe('dispatched');
+      const unknown = newTokenId();
+      expect(await store.claimToken(unknown, { now, leaseMs: 30_000 })).toBeUndefined();
+      expect(await store.getToken(unknown)).toBeUndefined();
+      await store.close();
+    });
   });
   schedulingContract(name, createStore);
 }

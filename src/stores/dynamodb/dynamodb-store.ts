@@ -27,6 +27,7 @@ import type {
   Page,
   StagedOwnData,
   StateItem,
+  TokenClaimOptions,
   TokenStore,
 } from '../../core/store.js';
 import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.js';
@@ -331,6 +332,11 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
   async claimDue(options: DueClaimOptions): Promise<TokenRecord[]> {
     this.ensureOpen();
     return claimDue(this.access, options);
+  }
+
+  async claimToken(id: string, options: TokenClaimOptions): Promise<TokenRecord | undefined> {
+    this.ensureOpen();
+    return sweeps.claimToken(this.access, id, options);
   }
 
   async releaseLease(id: string): Promise<void> {

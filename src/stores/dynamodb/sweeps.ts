@@ -1,5 +1,5 @@
 import { DeleteItemCommand, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import type { ClaimOptions, InFlightStats } from '../../core/store.js';
+import type { ClaimOptions, InFlightStats, TokenClaimOptions } from '../../core/store.js';
 import { IN_FLIGHT_STATUSES, TOKEN_STATUSES, type TokenRecord, type TokenStatus } from '../../core/token.js';
 import { statusCountsOf } from '../status-counts.js';
 import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
@@ -126,17 +126,39 @@ export async function claimPending(at: TokensTableAccess, options: ClaimOptions)
   return claimEach(at, candidates, limit, (item) =>
     conditionalUpdate(at, item, (u) => {
       const lease = u.name(TOKEN_ATTR.leaseUntil);
-      const attempts = u.name(TOKEN_ATTR.attempts);
-      const nowValue = u.value(n(now));
       return {
         ConditionExpression:
           `${u.name(TOKEN_ATTR.status)} = ${u.value(s('pending'))} AND ` +
-          `(attribute_not_exists(${lease}) OR ${lease} < ${nowValue})`,
-        UpdateExpression:
-          `SET ${lease} = ${u.value(n(now + leaseMs))}, ` +
-          `${attempts} = if_not_exists(${attempts}, ${u.value(n(0))}) + ${u.value(n(1))}`,
+          `(attribute_not_exists(${lease}) OR ${lease} < ${u.value(n(now))})`,
+        UpdateExpression: leaseUpdate(u, now + leaseMs),
       };
     }),
+  );
+}
+
+/** One pending token by id, whatever its age or lease (an operator's redispatch): one conditional UpdateItem. */
+export async function claimToken(
+  at: TokensTableAccess,
+  id: string,
+  options: TokenClaimOptions,
+): Promise<TokenRecord | undefined> {
+  const { now, leaseMs, medium } = options;
+  assertTime('now', now);
+  assertTime('leaseMs', leaseMs);
+  if (!isStorableId(id)) return undefined;
+  return conditionalUpdate(at, { [TOKEN_ATTR.id]: s(id) }, (u) => {
+    const conditions = [`${u.name(TOKEN_ATTR.status)} = ${u.value(s('pending'))}`];
+    if (medium !== undefined) conditions.push(`${u.name(TOKEN_ATTR.medium)} = ${u.value(s(medium))}`);
+    return { ConditionExpression: conditions.join(' AND '), UpdateExpression: leaseUpdate(u, now + leaseMs) };
+  });
+}
+
+/** Leases a token until `until` and counts the attempt. */
+function leaseUpdate(u: Expr, until: number): string {
+  const attempts = u.name(TOKEN_ATTR.attempts);
+  return (
+    `SET ${u.name(TOKEN_ATTR.leaseUntil)} = ${u.value(n(until))}, ` +
+    `${attempts} = if_not_exists(${attempts}, ${u.value(n(0))}) + ${u.value(n(1))}`
   );
 }
 

@@ -23,6 +23,7 @@ import type {
   OpenTransaction,
   Page,
   StateItem,
+  TokenClaimOptions,
   TokenStore,
 } from '../../core/store.js';
 import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.js';
@@ -261,6 +262,19 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
 
   async claimDue(options: DueClaimOptions): Promise<TokenRecord[]> {
     return claimDue(this.db, this.sql, options);
+  }
+
+  async claimToken(id: string, options: TokenClaimOptions): Promise<TokenRecord | undefined> {
+    if (!isStorableText(id)) {
+      this.db.ensureOpen();
+      return undefined;
+    }
+    const { now, leaseMs, medium } = options;
+    const { rows } = await this.db.run('claimToken', (client) =>
+      exec(client, this.sql.claimToken, [id, now + leaseMs, medium ?? null]),
+    );
+    const row = rows[0];
+    return row ? fromTuple(row as TokenTuple) : undefined;
   }
 
   async releaseLease(id: string): Promise<void> {

@@ -165,6 +165,13 @@ export function statements(s: string) {
       FROM unnest($1::text[], $2::text[]) AS r(id, expected)
       WHERE t.id = r.id AND t.status = r.expected RETURNING t.id`,
     ),
+    // One token by id, whatever its age or lease; a hop consuming it holds its row, and the update then finds it
+    // consumed.
+    claimToken: statement(
+      'claim_token',
+      `UPDATE ${s}.tokens SET lease_until = $2, attempts = attempts + 1
+      WHERE id = $1 AND status = 'pending' AND ($3::text IS NULL OR medium = $3) RETURNING ${TOKEN_COLUMNS}`,
+    ),
     releaseLease: statement('release_lease', `UPDATE ${s}.tokens SET lease_until = NULL WHERE id = $1`),
     byStatus: statement('by_status', page('status')),
     byConversation: statement('by_conversation', page('conversation_id')),

@@ -25,6 +25,7 @@ import type {
   StagedOwnData,
   StateItem,
   StateWrite,
+  TokenClaimOptions,
   TokenStore,
 } from '../../core/store.js';
 import {
@@ -288,6 +289,12 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     return this.run(() => this.scheduling.claimDue(options));
   }
 
+  async claimToken(id: string, options: TokenClaimOptions): Promise<TokenRecord | undefined> {
+    const { now, leaseMs, medium } = options;
+    const row = this.run(() => this.sql.claimToken.get(now + leaseMs, id, medium ?? null, medium ?? null));
+    return row === undefined ? undefined : fromTuple(row as TokenTuple);
+  }
+
   async releaseLease(id: string): Promise<void> {
     this.run(() => this.sql.releaseLease.run(id));
   }
@@ -435,6 +442,10 @@ function prepare(db: Database.Database) {
       ORDER BY minted_at, id LIMIT ?`)
       .raw(true),
     lease: db.prepare('UPDATE tokens SET lease_until = ?, attempts = attempts + 1 WHERE id = ?'),
+    claimToken: db
+      .prepare(`UPDATE tokens SET lease_until = ?, attempts = attempts + 1
+        WHERE id = ? AND status = 'pending' AND (? IS NULL OR medium = ?) RETURNING ${TOKEN_COLUMNS}`)
+      .raw(true),
     releaseLease: db.prepare('UPDATE tokens SET lease_until = NULL WHERE id = ?'),
     byStatus: db
       .prepare(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE status = @partition AND minted_at < @before
