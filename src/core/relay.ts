@@ -45,6 +45,17 @@ export interface RelayPass {
   purged: number;
 }
 
+/** What an operator's redispatch of one token came to. */
+export type RedispatchOutcome =
+  /** Sent and marked `dispatched`. */
+  | 'dispatched'
+  /** Not sent: it stays `pending` under its lease, and a pass sends it again once the lease runs out. */
+  | 'failed'
+  /** Refused for good by its receiver: revoked, as a pass would. */
+  | 'given-up'
+  /** Not pending any more, or for a medium this relay has no sender for (its lease is released for one that has). */
+  | 'not-claimed';
+
 export interface RelayStats extends RelayPass {
   passes: number;
   lastPassAt?: number;
@@ -68,6 +79,8 @@ export class Relay {
   private running: Promise<RelayPass> | undefined;
   private dueTimer: NodeJS.Timeout | undefined;
   private firing: Promise<Sends> | undefined;
+  /** Redispatches in progress, which stop() waits for as it waits for a pass. */
+  private readonly redispatching = new Set<Promise<RedispatchOutcome>>();
   private stopped = true;
   /** Set by stop(): a due run in progress ends after its current batch. */
   private halting = false;
@@ -103,7 +116,7 @@ export class Relay {
 
   /**
    * One pass: send the scheduled tokens that came due, then re-send the pending tokens left behind, then (every
-   * `housekeepingEvery` passes) expire and purge. Also callable directly (tests, operator "redispatch").
+   * `housekeepingEvery` passes) expire and purge. Also callable directly (tests).
    */
   async runOnce(): Promise<RelayPass> {
     if (this.running) return this.running;
@@ -111,6 +124,20 @@ export class Relay {
       this.running = undefined;
     });
     return this.running;
+  }
+
+  /**
+   * Sends one pending token now, whatever its age (an operator's "redispatch"), as a pass would: leases it (so a
+   * pass that starts meanwhile leaves it alone), sends it with this relay's dispatcher, marks it `dispatched`, and
+   * gives it up if its receiver refuses it for good. The lease is taken even from a relay that holds it (see
+   * TokenStore.claimToken).
+   */
+  async redispatch(id: string): Promise<RedispatchOutcome> {
+    const sending = this.sendNow(id).finally(() => {
+      this.redispatching.delete(sending);
+    });
+    this.redispatching.add(sending);
+    return sending;
   }
 
   start(): void {
@@ -131,6 +158,7 @@ export class Relay {
     this.dueTimer = undefined;
     await this.running?.catch(() => undefined);
     await this.firing?.catch(() => undefined);
+    await Promise.allSettled(this.redispatching);
   }
 
   private schedule(): void {
@@ -200,6 +228,22 @@ export class Relay {
     this.stats.lastPassAt = now;
     if (pass.claimed > 0) this.options.logger.info({ ...pass }, 'relay re-dispatched pending tokens');
     return pass;
+  }
+
+  private async sendNow(id: string): Promise<RedispatchOutcome> {
+    const { store, leaseMs, medium, clock } = this.options;
+    const now = clock();
+    const token = await store.claimToken(id, { now, leaseMs, ...(medium ? { medium } : {}) });
+    if (!token) {
+      // For another medium, it is left to a relay that can send it, at its next pass. Released from a token that
+      // is not pending, the lease meant nothing anyway.
+      if (medium) await store.releaseLease(id);
+      return 'not-claimed';
+    }
+    this.stats.claimed += 1;
+    const sent = await this.send([token], now);
+    if (sent.dispatched > 0) return 'dispatched';
+    return sent.givenUp > 0 ? 'given-up' : 'failed';
   }
 
   /**

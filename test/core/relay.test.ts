@@ -136,6 +136,67 @@ describe('relay (real SQLite store)', () => {
     await store.close();
   });
 
+  it('redispatches one pending token younger than its delay now, leased so that a pass does not send it again', async () => {
+    const { store, sender, relay, time } = scheduledSetup();
+    const young = pendingToken({ destination: queue, payload: 1 }, { mintedBy: 'e', now: time.now });
+    const other = pendingToken({ destination: queue, payload: 2 }, { mintedBy: 'e', now: time.now - 60_000 });
+    await store.mint([young, other]);
+
+    expect(await relay.redispatch(young.id)).toBe('dispatched');
+    expect(sender.sent).toEqual([young.id]);
+    expect(await store.getToken(young.id)).toMatchObject({ status: 'dispatched', attempts: 1 });
+    expect((await store.getToken(other.id))?.status).toBe('pending');
+    expect(await relay.redispatch(young.id)).toBe('not-claimed');
+    expect(relay.stats).toMatchObject({ claimed: 1, dispatched: 1 });
+
+    // A failed send keeps its lease: a pass leaves it alone until the lease runs out, then sends it.
+    sender.failing.add(other.id);
+    expect(await relay.redispatch(other.id)).toBe('failed');
+    sender.failing.clear();
+    expect((await relay.runOnce()).claimed).toBe(0);
+    time.now += 11_000;
+    expect(await relay.runOnce()).toMatchObject({ claimed: 1, dispatched: 1 });
+    expect(sender.sent).toEqual([young.id, other.id]);
+    await store.close();
+  });
+
+  it('leaves a redispatched token of another medium to the relays that send it, its lease released', async () => {
+    const store = new SqliteTokenStore({ filename: ':memory:' });
+    const sender = new RecordingSender();
+    const dispatcher = new Dispatcher({ store, senders: [sender] });
+    const httpOnly = new Relay({ store, dispatcher, medium: 'http', housekeepingEvery: 0 });
+    const token = pendingToken(
+      { destination: queue, payload: 1 },
+      { mintedBy: 'e', now: Date.now() - 60_000 },
+    );
+    await store.mint([token]);
+    const claim = { mintedBefore: Date.now(), now: Date.now(), leaseMs: 600_000, limit: 10 };
+    expect(await store.claimPending(claim)).toHaveLength(1);
+
+    expect(await httpOnly.redispatch(token.id)).toBe('not-claimed');
+    expect(sender.sent).toEqual([]);
+    expect(await store.getToken(token.id)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect((await store.claimPending(claim)).map((t) => t.id)).toEqual([token.id]);
+    await store.close();
+  });
+
+  it('gives up a redispatched token its receiver refuses for good, as a pass would', async () => {
+    const store = new SqliteTokenStore({ filename: ':memory:' });
+    const refusing: SignalSender = {
+      medium: 'amqp',
+      send: async (token) => {
+        throw new DispatchFailedError('peer said no', { tokenId: token.id, retriable: false });
+      },
+    };
+    const relay = new Relay({ store, dispatcher: new Dispatcher({ store, senders: [refusing] }) });
+    const token = pendingToken({ destination: queue, payload: 1 }, { mintedBy: 'e', now: Date.now() });
+    await store.mint([token]);
+    expect(await relay.redispatch(token.id)).toBe('given-up');
+    expect((await store.getToken(token.id))?.status).toBe('revoked');
+    expect(relay.stats).toMatchObject({ failed: 1, givenUp: 1 });
+    await store.close();
+  });
+
   it('sends scheduled tokens once they are due, earliest first, and reports them as due', async () => {
     const { store, sender, relay, time } = scheduledSetup();
     const at = (dueAt: number, n: number) =>
