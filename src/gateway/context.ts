@@ -11,9 +11,10 @@ export interface BrokerProbe {
   ping(): Promise<void>;
 }
 
-/** The relay, as the gateway uses it: an operator "redispatch" triggers a pass; the overview shows its figures. */
+/** The relay, as the gateway uses it: an operator's "redispatch" goes through it; the overview shows its figures. */
 export interface RelayTrigger {
-  runOnce(): Promise<unknown>;
+  /** Sends one pending token now, whatever its age (Relay.redispatch). */
+  redispatch(id: string): Promise<unknown>;
   /** How long a token stays pending before the relay sends it again. */
   readonly delayMs?: number;
   readonly stats?: { readonly givenUp: number; readonly lastPassAt?: number };

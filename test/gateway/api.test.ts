@@ -8,14 +8,15 @@ import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
 import { metricValue, type TestGateway, testGateway } from './support.js';
 
 let gw: TestGateway;
-let relayPasses = 0;
+/** The ids the gateway handed to its relay to send now. */
+let redispatched: string[] = [];
 
 beforeEach(async () => {
-  relayPasses = 0;
+  redispatched = [];
   gw = await testGateway({
     relay: {
-      runOnce: async () => {
-        relayPasses += 1;
+      redispatch: async (id) => {
+        redispatched.push(id);
       },
     },
   });
@@ -409,31 +410,47 @@ describe('GET /v1/conversations/:id', () => {
 });
 
 describe('POST /v1/tokens/:id/redispatch', () => {
-  it('releases the lease of a pending token and triggers a relay pass', async () => {
+  it('hands a pending token to the relay to send now', async () => {
     const token = pendingToken(
       { destination: { medium: 'amqp', exchange: 'shop', routingKey: 'x' }, payload: 1 },
-      { mintedBy: 'orders', now: Date.now() - 60_000 },
+      { mintedBy: 'orders', now: Date.now() },
     );
     await gw.store.mint([token]);
-    const [claimed] = await gw.store.claimPending({
-      mintedBefore: Date.now(),
-      now: Date.now(),
-      leaseMs: 600_000,
-      limit: 10,
-    });
-    expect(claimed?.id).toBe(token.id);
     const res = await post(`/v1/tokens/${token.id}/redispatch`);
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ id: token.id, status: 'pending', relayTriggered: true });
-    expect(relayPasses).toBe(1);
-    // The lease is gone: a relay can claim it again at once.
-    const again = await gw.store.claimPending({
-      mintedBefore: Date.now(),
-      now: Date.now(),
-      leaseMs: 1000,
-      limit: 10,
-    });
-    expect(again.map((t) => t.id)).toEqual([token.id]);
+    expect(redispatched).toEqual([token.id]);
+  });
+
+  it('without a relay, releases the lease of a pending token for the relays of other processes', async () => {
+    const alone = await testGateway({ relay: null });
+    try {
+      const token = pendingToken(
+        { destination: { medium: 'amqp', exchange: 'shop', routingKey: 'x' }, payload: 1 },
+        { mintedBy: 'orders', now: Date.now() - 60_000 },
+      );
+      await alone.store.mint([token]);
+      const [claimed] = await alone.store.claimPending({
+        mintedBefore: Date.now(),
+        now: Date.now(),
+        leaseMs: 600_000,
+        limit: 10,
+      });
+      expect(claimed?.id).toBe(token.id);
+      const res = await alone.app.inject({ method: 'POST', url: `/v1/tokens/${token.id}/redispatch` });
+      expect(res.statusCode).toBe(202);
+      expect(res.json()).toEqual({ id: token.id, status: 'pending', relayTriggered: false });
+      // The lease is gone: a relay can claim it again at once.
+      const again = await alone.store.claimPending({
+        mintedBefore: Date.now(),
+        now: Date.now(),
+        leaseMs: 1000,
+        limit: 10,
+      });
+      expect(again.map((t) => t.id)).toEqual([token.id]);
+    } finally {
+      await alone.close();
+    }
   });
 
   it('refuses tokens that are not pending (409), unknown (404) and malformed (400)', async () => {
@@ -441,7 +458,7 @@ describe('POST /v1/tokens/:id/redispatch', () => {
     expectProblem(await post(`/v1/tokens/${issued.id}/redispatch`), 409, 'token-not-pending');
     expectProblem(await post('/v1/tokens/not-there-at-all/redispatch'), 404, 'token-not-found');
     expectProblem(await post('/v1/tokens/bad!/redispatch'), 400, 'validation');
-    expect(relayPasses).toBe(0);
+    expect(redispatched).toEqual([]);
   });
 });
 

@@ -165,7 +165,7 @@ describe('GET /v1/overview', () => {
 
   it('gives totals equal to what /metrics reports, since the gateway started counting', async () => {
     const passAt = Date.parse('2029-12-31T23:59:58Z');
-    const relay = { runOnce: async () => ({}), delayMs: 7_000, stats: { givenUp: 2, lastPassAt: passAt } };
+    const relay = { redispatch: async () => ({}), delayMs: 7_000, stats: { givenUp: 2, lastPassAt: passAt } };
     const h = await harness(relay);
     const token = pendingToken({ destination: queue, payload: 1 }, { mintedBy: 't', now: h.clock.now });
     const m = h.metrics;

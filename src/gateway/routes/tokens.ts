@@ -125,7 +125,7 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app
       config: { scope: 'admin' },
       schema: {
         operationId: 'redispatchToken',
-        summary: 'Make a pending token due for the relay now and trigger a relay pass',
+        summary: 'Send a pending token now through the relay, whatever its age',
         tags: ['operations'],
         params: idParams,
         response: { 202: redispatchSchema, ...problems(400, 401, 403, 404, 409, 503) },
@@ -142,12 +142,17 @@ export const tokenRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app
           },
         );
       }
-      await store.releaseLease(token.id);
       const relay = ctx.relay;
-      // The pass runs in the background: the operator gets an answer now and sees the outcome on the token.
-      relay
-        ?.runOnce()
-        .catch((error: unknown) => request.log.warn({ err: error, token: token.id }, 'relay pass failed'));
+      if (relay) {
+        // The send runs in the background: the operator gets an answer now and sees the outcome on the token.
+        relay
+          .redispatch(token.id)
+          .then((outcome) => request.log.info({ token: token.id, outcome }, 'redispatch done'))
+          .catch((error: unknown) => request.log.warn({ err: error, token: token.id }, 'redispatch failed'));
+      } else {
+        // No relay here: the token is made due for the relays of other processes.
+        await store.releaseLease(token.id);
+      }
       request.log.info(
         { token: token.id, conversation: token.conversationId, endpoint: 'relay' },
         'redispatch requested',
