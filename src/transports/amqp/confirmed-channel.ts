@@ -50,17 +50,12 @@ export class ConfirmedChannel {
 
   async publish(message: OutgoingMessage): Promise<void> {
     while (this.draining) await this.draining;
-    const details = {
-      exchange: message.exchange,
-      routingKey: message.routingKey,
-      messageId: message.properties.messageId,
-    };
-    // `sent: false`: nothing left, so the caller may publish again on the re-opened channel.
-    if (!this.open) throw new DispatchFailedError('the channel is closed', { ...details, sent: false });
+    const details = detailsOf(message);
+    if (!this.open) throw closed(details);
     await new Promise<void>((resolve, reject) => {
-      const entry: AwaitingConfirm = { messageId: message.properties.messageId };
+      const entry: AwaitingConfirm = { messageId: details.messageId };
       let settled = false;
-      const settle = (error?: Error) => {
+      const settle = (error?: DispatchFailedError) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -68,41 +63,9 @@ export class ConfirmedChannel {
         if (error) reject(error);
         else resolve();
       };
-      const timer = setTimeout(
-        () =>
-          settle(new DispatchFailedError(`no broker confirm within ${this.confirmTimeoutMs} ms`, details)),
-        this.confirmTimeoutMs,
-      );
+      const timer = setTimeout(() => settle(this.unconfirmed(details)), this.confirmTimeoutMs);
       this.awaiting.add(entry);
-      let accepted: boolean;
-      try {
-        accepted = this.channel.publish(
-          message.exchange,
-          message.routingKey,
-          message.body,
-          message.properties,
-          (error: unknown) => {
-            if (error) {
-              settle(
-                new DispatchFailedError('the broker did not confirm the message', details, { cause: error }),
-              );
-            } else if (entry.returned !== undefined) {
-              settle(
-                new DispatchFailedError(`unroutable: ${entry.returned}`, { ...details, unroutable: true }),
-              );
-            } else {
-              settle();
-            }
-          },
-        );
-      } catch (error) {
-        // amqplib throws synchronously once the channel is closed.
-        settle(
-          new DispatchFailedError('the channel is closed', { ...details, sent: false }, { cause: error }),
-        );
-        return;
-      }
-      if (!accepted) this.waitForDrain();
+      this.hand(message, entry, settle);
     });
   }
 
@@ -133,63 +96,27 @@ export class ConfirmedChannel {
           resolve(results);
         }
       };
-      const detailsOf = (message: OutgoingMessage) => ({
-        exchange: message.exchange,
-        routingKey: message.routingKey,
-        messageId: message.properties.messageId,
-      });
       timer = setTimeout(() => {
         messages.forEach((message, i) => {
-          const late = `no broker confirm within ${this.confirmTimeoutMs} ms`;
-          settle(i, new DispatchFailedError(late, detailsOf(message)));
+          settle(i, this.unconfirmed(detailsOf(message)));
         });
       }, this.confirmTimeoutMs);
       messages.forEach((message, i) => {
-        const details = detailsOf(message);
         if (!this.open) {
-          settle(i, new DispatchFailedError('the channel is closed', { ...details, sent: false }));
+          settle(i, closed(detailsOf(message)));
           return;
         }
-        const entry: AwaitingConfirm = { messageId: details.messageId };
+        const entry: AwaitingConfirm = { messageId: message.properties.messageId };
         entries[i] = entry;
         this.awaiting.add(entry);
-        let accepted: boolean;
-        try {
-          accepted = this.channel.publish(
-            message.exchange,
-            message.routingKey,
-            message.body,
-            message.properties,
-            (error: unknown) => {
-              if (error) {
-                settle(
-                  i,
-                  new DispatchFailedError('the broker did not confirm the message', details, {
-                    cause: error,
-                  }),
-                );
-              } else if (entry.returned !== undefined) {
-                settle(
-                  i,
-                  new DispatchFailedError(`unroutable: ${entry.returned}`, { ...details, unroutable: true }),
-                );
-              } else {
-                confirmed += 1;
-                // The broker has part of the batch; the process knows nothing yet of the rest.
-                if (confirmed === 1 && unsettled > 1) crashPoint('after-some-published');
-                settle(i);
-              }
-            },
-          );
-        } catch (error) {
-          // amqplib throws synchronously once the channel is closed.
-          settle(
-            i,
-            new DispatchFailedError('the channel is closed', { ...details, sent: false }, { cause: error }),
-          );
-          return;
-        }
-        if (!accepted) this.waitForDrain();
+        this.hand(message, entry, (error) => {
+          if (error === undefined) {
+            confirmed += 1;
+            // The broker has part of the batch; the process knows nothing yet of the rest.
+            if (confirmed === 1 && unsettled > 1) crashPoint('after-some-published');
+          }
+          settle(i, error);
+        });
       });
     });
   }
@@ -214,6 +141,49 @@ export class ConfirmedChannel {
     });
   }
 
+  /**
+   * Hands one message to the channel. `settle` hears what became of it: undefined once the broker confirms it, or
+   * the DispatchFailedError for a nack, an unroutable return or a channel already closed (then at once). The caller
+   * has put `entry` in `awaiting` and takes it out, and owns the confirm timer.
+   */
+  private hand(
+    message: OutgoingMessage,
+    entry: AwaitingConfirm,
+    settle: (error?: DispatchFailedError) => void,
+  ): void {
+    let accepted: boolean;
+    try {
+      accepted = this.channel.publish(
+        message.exchange,
+        message.routingKey,
+        message.body,
+        message.properties,
+        (error: unknown) => {
+          if (error) {
+            const details = detailsOf(message);
+            settle(
+              new DispatchFailedError('the broker did not confirm the message', details, { cause: error }),
+            );
+          } else if (entry.returned !== undefined) {
+            const details = { ...detailsOf(message), unroutable: true };
+            settle(new DispatchFailedError(`unroutable: ${entry.returned}`, details));
+          } else {
+            settle();
+          }
+        },
+      );
+    } catch (error) {
+      // amqplib throws synchronously once the channel is closed.
+      settle(closed(detailsOf(message), error));
+      return;
+    }
+    if (!accepted) this.waitForDrain();
+  }
+
+  private unconfirmed(details: MessageDetails): DispatchFailedError {
+    return new DispatchFailedError(`no broker confirm within ${this.confirmTimeoutMs} ms`, details);
+  }
+
   /** The broker sends basic.return before the confirm of the same publish, in publish order. */
   private markReturned(message: Message): void {
     const messageId = message.properties.messageId as string | undefined;
@@ -226,4 +196,21 @@ export class ConfirmedChannel {
       }
     }
   }
+}
+
+/** What a failed publish's error names. */
+type MessageDetails = Pick<OutgoingMessage, 'exchange' | 'routingKey'> & { messageId: string };
+
+function detailsOf(message: OutgoingMessage): MessageDetails {
+  return {
+    exchange: message.exchange,
+    routingKey: message.routingKey,
+    messageId: message.properties.messageId,
+  };
+}
+
+/** `sent: false`: nothing left, so the caller may publish again on the re-opened channel. */
+function closed(details: MessageDetails, cause?: unknown): DispatchFailedError {
+  const options = cause === undefined ? undefined : { cause };
+  return new DispatchFailedError('the channel is closed', { ...details, sent: false }, options);
 }
