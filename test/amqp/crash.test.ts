@@ -6,7 +6,7 @@ import { openStore } from '../../src/stores/open.js';
 import { createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
 import { declareConsumerQueue } from '../../src/transports/amqp/topology.js';
 import { stopLeftovers } from '../support/leftovers.js';
-import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
+import { freshStoreConfig, STORE_KINDS, type StoreKind } from '../support/stores.js';
 import { appliedKey, deliveredKey, deliverShipment } from './fixtures/scenario.js';
 import {
   AMQP_URL,
@@ -15,6 +15,7 @@ import {
   startWorker,
   stateNumber,
   uniqueName,
+  type WorkerStats,
   waitFor,
 } from './support.js';
 
@@ -37,12 +38,11 @@ async function allTokens(store: TokenStore, conversationIds: readonly string[]):
 }
 
 /**
- * An order consumer process is SIGKILLed at each protocol step (the third time it reaches it, so other messages
- * are in flight), then a fresh one takes over. Shipments are consumed only after the crash, by the test process,
- * so the trace each crash leaves can be checked before it is cleaned up. In the end every order must be applied
- * once and its shipment delivered once, by redelivery or by the relay.
+ * What both crash suites run on, one per test: a fresh store, an orders and a shipments queue, an edge (no relay of
+ * its own) that publishes the orders and, once a survivor runs, consumes the shipments, and the workers started on
+ * them. Registers the afterEach that kills the workers left running and cleans up.
  */
-describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => {
+function crashRig(kind: StoreKind) {
   const workers: RunningWorker[] = [];
   const cleanups: Array<() => Promise<void>> = [];
 
@@ -53,38 +53,100 @@ describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => 
     ),
   );
 
-  it.each(CRASH_POINTS)(
-    'killed at %s: every order applied once, every shipment delivered once',
-    async (crashAt) => {
-      const storeConfig = freshStoreConfig(kind);
-      const store: TokenStore = await openStore(storeConfig);
-      const probe = await BrokerProbe.open();
-      const orders = uniqueName('orders');
-      const shipments = uniqueName('shipments');
-      const edge = await createAmqpTollgate({
-        url: AMQP_URL,
-        store,
-        name: 'tg-test-crash-edge',
-        relay: false,
-      });
-      cleanups.push(async () => {
-        await edge.close();
-        await store.close();
-        await probe.cleanUp([orders, shipments]);
-        await probe.close();
-      });
-      const spec = { storeConfig, queue: orders, downstreamQueue: shipments, relayDelayMs: 500 };
-      // Declared now, consumed only after the crash: shipments sent before it wait in the queue.
-      await declareConsumerQueue(probe.channel, shipments, {});
+  return async function open() {
+    const storeConfig = freshStoreConfig(kind);
+    const store: TokenStore = await openStore(storeConfig);
+    const probe = await BrokerProbe.open();
+    const orders = uniqueName('orders');
+    const shipments = uniqueName('shipments');
+    const edge = await createAmqpTollgate({
+      url: AMQP_URL,
+      store,
+      name: 'tg-test-crash-edge',
+      relay: false,
+    });
+    cleanups.push(async () => {
+      await edge.close();
+      await store.close();
+      await probe.cleanUp([orders, shipments]);
+      await probe.close();
+    });
+    const spec = { storeConfig, queue: orders, downstreamQueue: shipments, relayDelayMs: 500 };
 
-      const doomed = startWorker({ ...spec, crashAt, crashAfter: 3 });
-      workers.push(doomed);
-      await readyOrDead(doomed);
+    /** A worker consuming the orders; with `crash`, it is SIGKILLed at that point. */
+    const start = (crash?: { crashAt: CrashPoint; crashAfter: number }): RunningWorker => {
+      const worker = startWorker({ ...spec, ...crash });
+      workers.push(worker);
+      return worker;
+    };
+
+    /** Publishes COUNT orders from the edge; answers their conversations. */
+    const publishOrders = async (): Promise<string[]> => {
       const conversations: string[] = [];
       for (let n = 0; n < COUNT; n++) {
         const id = await edge.publisher.publish({ exchange: '', routingKey: orders }, { n });
         conversations.push((await store.getToken(id))?.conversationId ?? '');
       }
+      return conversations;
+    };
+
+    /**
+     * After the crash: a fresh worker takes over and the edge consumes the shipments, until every order is applied
+     * once, every shipment delivered once and no token is in flight. Stops the survivor; answers its stats.
+     */
+    const recover = async (): Promise<WorkerStats | undefined> => {
+      const survivor = start();
+      await readyOrDead(survivor);
+      const shipmentConsumer = await edge.consume(shipments, deliverShipment);
+      const allDelivered = async () => {
+        for (let n = 0; n < COUNT; n++) if ((await stateNumber(store, deliveredKey(n))) === 0) return false;
+        return (await store.inFlightStats()).count === 0;
+      };
+      await waitFor('every shipment delivered and no token in flight', allDelivered, {
+        timeoutMs: 45_000,
+        describe: async () => ({
+          inFlight: await store.inFlightStats(),
+          output: survivor.output().slice(-2000),
+        }),
+      });
+      for (let n = 0; n < COUNT; n++) {
+        expect(await stateNumber(store, appliedKey(n)), `order ${n} applied`).toBe(1);
+        expect(await stateNumber(store, deliveredKey(n)), `shipment ${n} delivered`).toBe(1);
+      }
+      expect(shipmentConsumer.stats.processed).toBe(COUNT);
+      expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
+
+      survivor.child.kill('SIGTERM');
+      expect((await survivor.exited).code).toBe(0);
+      const stats = survivor.stats();
+      expect(stats, survivor.output()).toBeDefined();
+      expect(stats?.orders.deadLettered).toBe(0);
+      return stats;
+    };
+
+    return { store, probe, orders, shipments, start, publishOrders, recover };
+  };
+}
+
+/**
+ * An order consumer process is SIGKILLed at each protocol step (the third time it reaches it, so other messages
+ * are in flight), then a fresh one takes over. Shipments are consumed only after the crash, by the test process,
+ * so the trace each crash leaves can be checked before it is cleaned up. In the end every order must be applied
+ * once and its shipment delivered once, by redelivery or by the relay.
+ */
+describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => {
+  const openRig = crashRig(kind);
+
+  it.each(CRASH_POINTS)(
+    'killed at %s: every order applied once, every shipment delivered once',
+    async (crashAt) => {
+      const { store, probe, orders, shipments, start, publishOrders, recover } = await openRig();
+      // Declared now, consumed only after the crash: shipments sent before it wait in the queue.
+      await declareConsumerQueue(probe.channel, shipments, {});
+
+      const doomed = start({ crashAt, crashAfter: 3 });
+      await readyOrDead(doomed);
+      const conversations = await publishOrders();
       const exit = await doomed.exited;
       expect(exit.signal, doomed.output()).toBe('SIGKILL');
 
@@ -119,33 +181,7 @@ describe.each(STORE_KINDS)('AMQP consumer killed mid-hop (%s store)', (kind) => 
           break;
       }
 
-      const survivor = startWorker(spec);
-      workers.push(survivor);
-      await readyOrDead(survivor);
-      const shipmentConsumer = await edge.consume(shipments, deliverShipment);
-      const allDelivered = async () => {
-        for (let n = 0; n < COUNT; n++) if ((await stateNumber(store, deliveredKey(n))) === 0) return false;
-        return (await store.inFlightStats()).count === 0;
-      };
-      await waitFor('every shipment delivered and no token in flight', allDelivered, {
-        timeoutMs: 45_000,
-        describe: async () => ({
-          inFlight: await store.inFlightStats(),
-          output: survivor.output().slice(-2000),
-        }),
-      });
-      for (let n = 0; n < COUNT; n++) {
-        expect(await stateNumber(store, appliedKey(n)), `order ${n} applied`).toBe(1);
-        expect(await stateNumber(store, deliveredKey(n)), `shipment ${n} delivered`).toBe(1);
-      }
-      expect(shipmentConsumer.stats.processed).toBe(COUNT);
-      expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
-
-      survivor.child.kill('SIGTERM');
-      expect((await survivor.exited).code).toBe(0);
-      const stats = survivor.stats();
-      expect(stats, survivor.output()).toBeDefined();
-      expect(stats?.orders.deadLettered).toBe(0);
+      const stats = await recover();
       if (crashAt === 'after-commit') expect(stats?.relay?.dispatched).toBeGreaterThan(0);
       if (crashAt === 'after-commit' || crashAt === 'before-ack')
         expect(stats?.orders.dropped).toBeGreaterThan(0);
@@ -167,48 +203,18 @@ const BATCH_CRASH_POINTS: readonly CrashPoint[] = [
  * applied once and every shipment delivered once.
  */
 describe.each(STORE_KINDS)('AMQP consumer killed inside a batch (%s store)', (kind) => {
-  const workers: RunningWorker[] = [];
-  const cleanups: Array<() => Promise<void>> = [];
-
-  afterEach(() =>
-    stopLeftovers(
-      workers.splice(0).map((worker) => ({ process: worker.child, exited: worker.exited })),
-      cleanups,
-    ),
-  );
+  const openRig = crashRig(kind);
 
   it.each(BATCH_CRASH_POINTS)(
     'killed at %s: every order applied once, every shipment delivered once',
     async (crashAt) => {
-      const storeConfig = freshStoreConfig(kind);
-      const store: TokenStore = await openStore(storeConfig);
-      const probe = await BrokerProbe.open();
-      const orders = uniqueName('orders');
-      const shipments = uniqueName('shipments');
-      const edge = await createAmqpTollgate({
-        url: AMQP_URL,
-        store,
-        name: 'tg-test-crash-edge',
-        relay: false,
-      });
-      cleanups.push(async () => {
-        await edge.close();
-        await store.close();
-        await probe.cleanUp([orders, shipments]);
-        await probe.close();
-      });
+      const { store, probe, orders, shipments, start, publishOrders, recover } = await openRig();
       await declareConsumerQueue(probe.channel, orders, {});
       await declareConsumerQueue(probe.channel, shipments, {});
-      const conversations: string[] = [];
-      for (let n = 0; n < COUNT; n++) {
-        const id = await edge.publisher.publish({ exchange: '', routingKey: orders }, { n });
-        conversations.push((await store.getToken(id))?.conversationId ?? '');
-      }
+      const conversations = await publishOrders();
       await waitFor('every order in the queue', async () => (await probe.messageCount(orders)) === COUNT);
 
-      const spec = { storeConfig, queue: orders, downstreamQueue: shipments, relayDelayMs: 500 };
-      const doomed = startWorker({ ...spec, crashAt, crashAfter: 1 });
-      workers.push(doomed);
+      const doomed = start({ crashAt, crashAfter: 1 });
       const exit = await doomed.exited;
       expect(exit.signal, doomed.output()).toBe('SIGKILL');
 
@@ -239,33 +245,7 @@ describe.each(STORE_KINDS)('AMQP consumer killed inside a batch (%s store)', (ki
           break;
       }
 
-      const survivor = startWorker(spec);
-      workers.push(survivor);
-      await readyOrDead(survivor);
-      const shipmentConsumer = await edge.consume(shipments, deliverShipment);
-      const allDelivered = async () => {
-        for (let n = 0; n < COUNT; n++) if ((await stateNumber(store, deliveredKey(n))) === 0) return false;
-        return (await store.inFlightStats()).count === 0;
-      };
-      await waitFor('every shipment delivered and no token in flight', allDelivered, {
-        timeoutMs: 45_000,
-        describe: async () => ({
-          inFlight: await store.inFlightStats(),
-          output: survivor.output().slice(-2000),
-        }),
-      });
-      for (let n = 0; n < COUNT; n++) {
-        expect(await stateNumber(store, appliedKey(n)), `order ${n} applied`).toBe(1);
-        expect(await stateNumber(store, deliveredKey(n)), `shipment ${n} delivered`).toBe(1);
-      }
-      expect(shipmentConsumer.stats.processed).toBe(COUNT);
-      expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
-
-      survivor.child.kill('SIGTERM');
-      expect((await survivor.exited).code).toBe(0);
-      const stats = survivor.stats();
-      expect(stats, survivor.output()).toBeDefined();
-      expect(stats?.orders.deadLettered).toBe(0);
+      const stats = await recover();
       if (crashAt !== 'after-some-published') {
         // The batch's shipments never left: the relay sent them, and the redelivered orders were dropped.
         expect(stats?.relay?.dispatched).toBeGreaterThan(0);
