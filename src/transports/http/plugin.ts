@@ -203,9 +203,9 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
       return answerProblem(reply, answerForError(error, undefined, retryAfter));
     }
 
-    const slot = await inProgress.acquire(tokenId, waitMs);
+    const release = inProgress.tryEnter(tokenId) ?? (await inProgress.acquire(tokenId, waitMs));
     span.setAttribute(TraceAttributes.tokenId, tokenId);
-    if (!slot) {
+    if (!release) {
       markOutcome(span, 'in-progress');
       return answerProblem(reply, answerForInProgress(tokenId, retryAfter));
     }
@@ -258,7 +258,7 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
       if (reply.sent) return reply;
       return answerProblem(reply, answerForError(error, tokenId, retryAfter));
     } finally {
-      slot.release();
+      release();
     }
   }
 
