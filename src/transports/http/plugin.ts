@@ -152,7 +152,8 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
     const original = route.handler as RouteHandler;
     route.bodyLimit ??= options.limits?.bodyBytes ?? DEFAULT_BODY_BYTES;
     route.errorHandler ??= errorHandler;
-    route.handler = async function exactlyOnce(this: FastifyInstance, request, reply) {
+    // Not async: the receive's own promise goes back to fastify without another one around it.
+    route.handler = function exactlyOnce(this: FastifyInstance, request, reply) {
       return receiving(
         'http',
         () => traceContextOf(request),
@@ -231,8 +232,9 @@ async function tollgate(fastify: FastifyInstance, options: TollgatePluginOptions
         },
         respond: (result) => captureResponse(result, reply, settings.keepHeaders, responseBytes),
         observer: observe,
-        ...(options.retry ? { retry: options.retry } : {}),
-        ...(options.clock ? { clock: options.clock } : {}),
+        // Undefined when not set (the processor's defaults apply): one object shape for every request.
+        retry: options.retry,
+        clock: options.clock,
       });
       request.tollgate = null;
 
