@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { duration, instant } from '../format.js';
-import { conversationHref, tokenHref } from '../router.js';
+import { conversationHref, tokenHref } from '../routes.js';
 import type { Destination, TokenView } from '../types.js';
 import { StatusBadge } from './status-badge.js';
 

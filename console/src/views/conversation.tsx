@@ -7,7 +7,7 @@ import { shortId } from '../format.js';
 import type { ConversationGraphView } from '../graph/conversation-graph.js';
 import { loadGraphView } from '../graph/lazy.js';
 import { graphModel } from '../graph/model.js';
-import { tokenHref } from '../router.js';
+import { tokenHref } from '../routes.js';
 import { STATUS_MEANING } from '../statuses.js';
 import { type ConversationGraph, type ConversationNode, STATUSES } from '../types.js';
 import { useResource } from '../use-resource.js';

@@ -1,4 +1,4 @@
-import type { Route } from '../router.js';
+import type { Route } from '../routes.js';
 
 const LINKS: Array<{ label: string; href: string; views: ReadonlyArray<Route['view']> }> = [
   { label: 'Overview', href: '#/overview', views: ['overview'] },

@@ -5,7 +5,7 @@ import { RatesChart } from '../components/rates-chart.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { Instant } from '../components/token-record.js';
 import { clockTime, duration } from '../format.js';
-import { href } from '../router.js';
+import { href } from '../routes.js';
 import { useSession } from '../session.js';
 import { STATUS_MEANING } from '../statuses.js';
 import { STATUSES, type TokenStatus } from '../types.js';

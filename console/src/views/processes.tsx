@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ProblemAlert } from '../components/problem-alert.js';
 import { StatusBadge } from '../components/status-badge.js';
 import { Instant } from '../components/token-record.js';
-import { conversationHref, href, tokenHref } from '../router.js';
+import { conversationHref, href, tokenHref } from '../routes.js';
 import { useResource } from '../use-resource.js';
 
 /** Opens a process instance by its process name and instance (correlation) id. */

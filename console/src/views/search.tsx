@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiProblem } from '../api.js';
 import { ProblemAlert } from '../components/problem-alert.js';
 import { idProblem } from '../ids.js';
-import { conversationHref, tokenHref } from '../router.js';
+import { conversationHref, tokenHref } from '../routes.js';
 import { useSession } from '../session.js';
 
 type Outcome =

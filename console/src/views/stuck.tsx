@@ -5,7 +5,7 @@ import { StatusBadge } from '../components/status-badge.js';
 import { useTokenActions } from '../components/token-actions.js';
 import { age, instant } from '../format.js';
 import { idProblem } from '../ids.js';
-import { href, type StuckFilter, tokenHref } from '../router.js';
+import { href, type StuckFilter, tokenHref } from '../routes.js';
 import { useSession } from '../session.js';
 import type { TokenStatus, TokenView } from '../types.js';
 import { useResource } from '../use-resource.js';

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ProblemAlert } from '../components/problem-alert.js';
 import { useTokenActions } from '../components/token-actions.js';
 import { TokenRecord } from '../components/token-record.js';
-import { conversationHref } from '../router.js';
+import { conversationHref } from '../routes.js';
 import type { TokenView } from '../types.js';
 import { useResource } from '../use-resource.js';
 
