@@ -49,6 +49,13 @@ export interface TokenQuery {
 const TIMEOUT_MS = 10_000;
 
 /**
+ * Never an answer from the HTTP cache, never a cookie: the key is the only credential. Spread into each request
+ * rather than written inline, because the unit tests compile this module against Node's fetch types, which lack
+ * `cache`: an inline member is refused as unknown there, a spread one is not (the DOM's types still check it).
+ */
+const EVERY_REQUEST = { cache: 'no-store', credentials: 'omit' } as const;
+
+/**
  * The gateway's API as the console uses it. Every call carries the key as a bearer token (never in the URL, so
  * never in a log line or the history) and reports to `onReach` whether the gateway answered at all.
  */
@@ -96,10 +103,9 @@ export class Api {
     let response: Response;
     try {
       response = await fetch(path, {
+        ...EVERY_REQUEST,
         method,
         headers: { authorization: `Bearer ${this.key}`, accept: 'application/json' },
-        cache: 'no-store',
-        credentials: 'omit',
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
     } catch (error) {
