@@ -18,6 +18,7 @@ const UNIT = [
   'test/console/api-types.test.ts',
   'test/console/format.test.ts',
   'test/console/ids.test.ts',
+  'test/console/routes.test.ts',
   'test/console/statuses.test.ts',
   'test/core/**/*.test.ts',
   'test/docs/error-codes.test.ts',
