@@ -16,8 +16,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const UNIT = [
   'test/amqp/units.test.ts',
   'test/console/api-types.test.ts',
+  'test/console/api.test.ts',
   'test/console/format.test.ts',
   'test/console/ids.test.ts',
+  'test/console/poll.test.ts',
   'test/console/routes.test.ts',
   'test/console/statuses.test.ts',
   'test/core/**/*.test.ts',
