@@ -18,6 +18,7 @@ const UNIT = [
   'test/console/api-types.test.ts',
   'test/console/api.test.ts',
   'test/console/format.test.ts',
+  'test/console/graph-model.test.ts',
   'test/console/ids.test.ts',
   'test/console/poll.test.ts',
   'test/console/routes.test.ts',
