@@ -5,13 +5,21 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** `42 ms`, `4.2 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`. */
+/**
+ * `42 ms`, `4.2 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`. Below a minute the unit is chosen after rounding, so
+ * 59.6 s is `1 min`, not `60 s`; from a minute on the smaller unit is cut, never rounded up into the larger.
+ */
 export function duration(ms: number): string {
   const abs = Math.abs(ms);
   const sign = ms < 0 ? '−' : '';
-  if (abs < SECOND) return `${sign}${Math.round(abs)} ms`;
-  if (abs < MINUTE) return `${sign}${(abs / SECOND).toFixed(abs < 10 * SECOND ? 1 : 0)} s`;
-  if (abs < HOUR) return `${sign}${pair(abs, MINUTE, 'min', SECOND, 's')}`;
+  const millis = Math.round(abs);
+  if (millis < SECOND) return `${sign}${millis} ms`;
+  const tenths = Math.round(abs / 100);
+  if (tenths < 100) return `${sign}${(tenths / 10).toFixed(1)} s`;
+  const seconds = Math.round(abs / SECOND);
+  if (seconds < 60) return `${sign}${seconds} s`;
+  const atLeastAMinute = Math.max(abs, MINUTE);
+  if (atLeastAMinute < HOUR) return `${sign}${pair(atLeastAMinute, MINUTE, 'min', SECOND, 's')}`;
   if (abs < DAY) return `${sign}${pair(abs, HOUR, 'h', MINUTE, 'min')}`;
   return `${sign}${pair(abs, DAY, 'd', HOUR, 'h')}`;
 }

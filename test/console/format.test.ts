@@ -37,6 +37,18 @@ describe('duration', () => {
     expect(duration(400 * DAY + 30 * MINUTE)).toBe('400 d');
   });
 
+  it('picks the unit after rounding: never `1000 ms`, `10.0 s` or `60 s`', () => {
+    expect(duration(999.4)).toBe('999 ms');
+    expect(duration(999.5)).toBe('1.0 s');
+    expect(duration(9_949)).toBe('9.9 s');
+    expect(duration(9_950)).toBe('10 s');
+    expect(duration(9_999)).toBe('10 s');
+    expect(duration(59_499)).toBe('59 s');
+    expect(duration(59_500)).toBe('1 min');
+    expect(duration(59_999)).toBe('1 min');
+    expect(duration(-59_999)).toBe('−1 min');
+  });
+
   it('marks a negative duration (clocks apart) with a minus sign', () => {
     expect(duration(-42)).toBe('−42 ms');
     expect(duration(-1_500)).toBe('−1.5 s');
