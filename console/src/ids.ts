@@ -11,5 +11,6 @@ export function idProblem(value: string): string | undefined {
     const shown = stray === ' ' ? 'a space' : `“${stray}”`;
     return `it contains ${shown}; an id has only letters A–Z and a–z, digits, “_” and “-”.`;
   }
-  return `it has ${value.length} characters; an id has 8 to 128.`;
+  const characters = value.length === 1 ? '1 character' : `${value.length} characters`;
+  return `it has ${characters}; an id has 8 to 128.`;
 }

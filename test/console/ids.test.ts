@@ -16,6 +16,7 @@ describe("the console's id check", () => {
   });
 
   it('says how many characters an id of the right alphabet has, and the allowed range', () => {
+    expect(idProblem('a')).toBe('it has 1 character; an id has 8 to 128.');
     expect(idProblem('ab')).toBe('it has 2 characters; an id has 8 to 128.');
     expect(idProblem('abcdefg')).toBe('it has 7 characters; an id has 8 to 128.');
     expect(idProblem('x'.repeat(129))).toBe('it has 129 characters; an id has 8 to 128.');
