@@ -67,6 +67,13 @@ export function recordNote(line: string): void {
   notes.push(line);
 }
 
+/** Takes in what a bench process recorded (bench/one.ts), without printing it again: it printed as it ran. */
+export function absorb(part: Pick<BenchResults, 'targets' | 'tables' | 'notes'>): void {
+  targets.push(...part.targets);
+  tables.push(...part.tables);
+  notes.push(...part.notes);
+}
+
 export const targetLine = (row: TargetRow) =>
   `${row.met ? 'MET    ' : 'NOT MET'}  ${row.title}: ${formatValue(row)} (target ${row.op} ${row.target}${
     row.unit === 'ratio' ? '' : ` ${row.unit}`
