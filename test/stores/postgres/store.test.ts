@@ -312,6 +312,26 @@ describe('PostgreSQL store: state writes in one statement', () => {
     expect(result).toEqual({ ok: false, failure: { kind: 'mint-collision', tokenId: child.id } });
     expect(await store.getToken(child.id)).toBeUndefined();
   });
+
+  it('commits a hop that only mints, and reports a collision of such a hop', async () => {
+    const child = pendingToken({ destination: queue, payload: { c: 2 } }, { mintedBy: 'e', now: 1 });
+    const minted = await commitOver([], [], [child]);
+    expect(minted.result).toEqual({ ok: true });
+    expect((await store.getToken(child.id))?.status).toBe('pending');
+    expect((await store.getToken(minted.token.id))?.status).toBe('consumed');
+
+    // The id is taken now: nothing of this commit is written, and the token it consumes stays live.
+    const again = pendingToken({ destination: queue, payload: { c: 3 } }, { mintedBy: 'e', now: 1 });
+    const clash = await commitOver([], [], [again, { ...child, payload: { c: 4 } }]);
+    expect(clash.result).toEqual({ ok: false, failure: { kind: 'mint-collision', tokenId: child.id } });
+    expect(await store.getToken(again.id)).toBeUndefined();
+    expect((await store.getToken(clash.token.id))?.status).toBe('pending');
+
+    const twice = pendingToken({ destination: queue, payload: { c: 5 } }, { mintedBy: 'e', now: 1 });
+    const doubled = await commitOver([], [], [twice, { ...twice }]);
+    expect(doubled.result).toEqual({ ok: false, failure: { kind: 'mint-collision', tokenId: twice.id } });
+    expect(await store.getToken(twice.id)).toBeUndefined();
+  });
 });
 
 describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () => {
