@@ -15,7 +15,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 export const BENCHES = ['core', 'amqp', 'http', 'gateway', 'peer', 'postgres', 'scheduling'] as const;
 export type BenchName = (typeof BENCHES)[number];
-/** The benches with rows on DynamoDB Local: it runs only while one of them does. */
+/** The benches with rows on DynamoDB Local: it is started for the first of them. */
 export const ON_DYNAMODB: ReadonlySet<BenchName> = new Set(['core', 'amqp', 'peer']);
 
 /** What a bench process writes: the run's results, and the floors the core bench measured. */

@@ -6,10 +6,11 @@
  * bench/compare.ts. Starts DynamoDB Local itself for the DynamoDB rows; the postgres subset uses the local
  * PostgreSQL (and RabbitMQ for its AMQP row).
  *
- * Each bench runs in a process of its own (bench/one.ts), so that what one leaves behind (a large heap, compiled
- * code, a JVM still busy) does not weigh on the next: in one process, the plain HTTP route, measured after the core
- * and AMQP benches, cost 98 and 150 µs of CPU a request in two runs, against 85–91 µs when measured alone.
- * DynamoDB Local runs only while a bench with DynamoDB rows does.
+ * Each bench runs in a process of its own (bench/one.ts), so that what one leaves behind (a large heap, code
+ * compiled for it) does not weigh on the next or favour one contender: in one process, the plain HTTP route,
+ * measured after the core and AMQP benches, cost 98 and 150 µs of CPU a request in two runs, against 85–91 µs
+ * when measured alone. DynamoDB Local (a JVM, slow until warm) is started once, before the first bench with
+ * DynamoDB rows, and runs until the end.
  *
  * The size flags shorten a smoke run: AMQP messages per contender on SQLite, HTTP requests per route, gateway
  * seconds per round, signals of the Powertools peer.
@@ -52,10 +53,6 @@ let rawFloors: Record<string, number> | undefined;
 try {
   for (const name of wanted) {
     if (ON_DYNAMODB.has(name)) dynamo ??= await startDynamoDbLocal();
-    else if (dynamo) {
-      await dynamo.stop();
-      dynamo = undefined;
-    }
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (dynamo) env.BENCH_DYNAMO_ENDPOINT = dynamo.endpoint;
     if (rawFloors) env.BENCH_RAW_FLOORS = JSON.stringify(rawFloors);
