@@ -7,6 +7,7 @@ import { createLogger } from '../../src/gateway/logging.js';
 import { startGateway } from '../../src/gateway/runtime.js';
 import { AmqpHeaders, deadLetterNames, declareConsumerQueue } from '../../src/transports/amqp/index.js';
 import { AMQP_URL } from '../support/rabbitmq.js';
+import { until } from '../support/until.js';
 import { LogCapture, scratchDir } from './support.js';
 
 /**
@@ -15,20 +16,6 @@ import { LogCapture, scratchDir } from './support.js';
  */
 
 const RELAY_DELAY_MS = 600_000;
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | false | undefined>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== false && value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 let model: ChannelModel;
 let channel: Channel;

@@ -128,6 +128,8 @@ export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]>
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
+export { until } from './until.js';
+
 /** Goes to a view by its hash, as a click on a link would. */
 export async function go(page: Page, hash: string): Promise<void> {
   await page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
@@ -136,27 +138,6 @@ export async function go(page: Page, hash: string): Promise<void> {
 /** An element's text, trimmed ('' when it has none). */
 export async function text(locator: Locator): Promise<string> {
   return ((await locator.textContent()) ?? '').trim();
-}
-
-/** Polls `probe` until it returns something truthy, or fails naming `what`. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T>,
-  timeoutMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 /** Waits for a `role="alert"` holding every one of `parts`, and returns its text. */
