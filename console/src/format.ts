@@ -8,8 +8,11 @@ const DAY = 24 * HOUR;
 /**
  * `42 ms`, `4.2 s`, `3 min 20 s`, `2 h 5 min`, `3 d 4 h`. Below a minute the unit is chosen after rounding, so
  * 59.6 s is `1 min`, not `60 s`; from a minute on the smaller unit is cut, never rounded up into the larger.
+ * A negative duration (clocks apart) keeps its minus sign; one that is not a number, or infinite, is `—`.
  */
 export function duration(ms: number): string {
+  // An instant that does not parse makes NaN, which would show as `NaN d NaN h`.
+  if (!Number.isFinite(ms)) return '—';
   const abs = Math.abs(ms);
   const sign = ms < 0 ? '−' : '';
   const millis = Math.round(abs);

@@ -55,6 +55,12 @@ describe('duration', () => {
     expect(duration(-(3 * MINUTE + 20 * SECOND))).toBe('−3 min 20 s');
     expect(duration(-(3 * DAY + 4 * HOUR))).toBe('−3 d 4 h');
   });
+
+  it('is "—" for a duration that is not a number or is infinite', () => {
+    expect(duration(Number.NaN)).toBe('—');
+    expect(duration(Number.POSITIVE_INFINITY)).toBe('—');
+    expect(duration(Number.NEGATIVE_INFINITY)).toBe('—');
+  });
 });
 
 describe('between', () => {
@@ -69,6 +75,11 @@ describe('between', () => {
     expect(between('2026-05-04T12:00:00Z', undefined)).toBe('—');
     expect(between('', '2026-05-04T12:00:00Z')).toBe('—');
     expect(between(undefined, undefined)).toBe('—');
+  });
+
+  it('is "—" when either instant does not parse', () => {
+    expect(between('not an instant', '2026-05-04T12:00:00Z')).toBe('—');
+    expect(between('2026-05-04T12:00:00Z', 'not an instant')).toBe('—');
   });
 });
 
@@ -111,6 +122,10 @@ describe('age', () => {
 
   it('is zero for an instant in the future (a clock ahead of the reader)', () => {
     expect(age('2026-05-04T12:05:00Z', now)).toBe('0 ms');
+  });
+
+  it('is "—" for an instant that does not parse', () => {
+    expect(age('not an instant', now)).toBe('—');
   });
 });
 
