@@ -1,9 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { href, parseRoute, type Route } from './routes.js';
-
-export function navigate(route: Route): void {
-  location.hash = href(route);
-}
+import { parseRoute, type Route } from './routes.js';
 
 /** The current route, following hash changes (links, Back, Forward). */
 export function useRoute(): Route {
