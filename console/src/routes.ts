@@ -73,11 +73,19 @@ function stuckFilter(query: string): StuckFilter {
   const filter: StuckFilter = {};
   const status = params.get('status');
   if (status && STATUS_VALUES.has(status)) filter.status = status as TokenStatus;
-  const olderThan = Number(params.get('olderThan') ?? Number.NaN);
-  if (Number.isFinite(olderThan) && olderThan >= 0) filter.olderThanSeconds = olderThan;
+  const olderThan = seconds(params.get('olderThan'));
+  if (olderThan !== undefined) filter.olderThanSeconds = olderThan;
   const conversation = params.get('conversation');
   if (conversation) filter.conversation = conversation;
   return filter;
+}
+
+/** An age of 0 s or more; anything else is left out, so the view's default applies. */
+function seconds(text: string | null): number | undefined {
+  // Number() reads an empty or blank text as 0, which would replace the default.
+  if (text === null || text.trim() === '') return undefined;
+  const value = Number(text);
+  return Number.isFinite(value) && value >= 0 ? value : undefined;
 }
 
 function decode(part: string): string {

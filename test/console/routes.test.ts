@@ -82,6 +82,16 @@ describe('console routes', () => {
     });
   });
 
+  it('leaves an empty or blank age out, so the view uses its default as when there is none (not 0)', () => {
+    for (const query of ['olderThan', 'olderThan=', 'olderThan=%20', 'olderThan=+', 'olderThan=%09']) {
+      expect(parseRoute(`#/stuck?${query}`)).toEqual(parseRoute('#/stuck'));
+    }
+    expect(parseRoute('#/stuck?status=issued&olderThan=')).toEqual({
+      view: 'stuck',
+      filter: { status: 'issued' },
+    });
+  });
+
   it('writes each route as its hash, ids URL-encoded', () => {
     expect(href({ view: 'overview' })).toBe('#/overview');
     expect(href({ view: 'search' })).toBe('#/search');
