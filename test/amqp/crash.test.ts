@@ -4,7 +4,7 @@ import type { TokenStore } from '../../src/core/store.js';
 import type { TokenRecord } from '../../src/core/token.js';
 import { openStore } from '../../src/stores/open.js';
 import { createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
-import { declareConsumerQueue } from '../../src/transports/amqp/topology.js';
+import { deadLetterNames, declareConsumerQueue } from '../../src/transports/amqp/topology.js';
 import { stopLeftovers } from '../support/leftovers.js';
 import { freshStoreConfig, STORE_KINDS, type StoreKind } from '../support/stores.js';
 import { appliedKey, deliveredKey, deliverShipment } from './fixtures/scenario.js';
@@ -114,7 +114,7 @@ function crashRig(kind: StoreKind) {
         expect(await stateNumber(store, deliveredKey(n)), `shipment ${n} delivered`).toBe(1);
       }
       expect(shipmentConsumer.stats.processed).toBe(COUNT);
-      expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
+      expect(await probe.messageCount(deadLetterNames(orders).queue)).toBe(0);
 
       survivor.child.kill('SIGTERM');
       expect((await survivor.exited).code).toBe(0);
