@@ -50,7 +50,7 @@ import { SqliteOwnData, type SqliteTx } from './own-data.js';
 import { ReadBatch } from './read-batch.js';
 import { SqliteScheduling } from './scheduling.js';
 import { migrate } from './schema.js';
-import { WriteBatch } from './write-batch.js';
+import { batchable, WriteBatch } from './write-batch.js';
 
 export interface SqliteStoreOptions {
   /** Database file; ':memory:' for a private in-memory store (tests). Parent folders are created. */
@@ -134,19 +134,19 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     const scheduling = new SqliteScheduling(this.db, retentionMs);
     this.scheduling = scheduling;
 
-    this.mintTx = this.db.transaction((tokens: TokenRecord[]): void => {
+    this.mintTx = batchable(this.db, (tokens: TokenRecord[]): void => {
       for (const token of tokens) {
         if (sql.insertToken.run(tokenValues(token)).changes === 0)
           throw new TokenExistsError(token.id, 'id taken');
       }
     });
 
-    this.issueTx = this.db.transaction((token: TokenRecord): IssueResult => {
+    this.issueTx = batchable(this.db, (token: TokenRecord): IssueResult => {
       if (sql.insertToken.run(tokenValues(token)).changes === 1) return { created: true, token };
       return { created: false, existing: fromTuple(sql.getToken.get(token.id) as TokenTuple) };
     });
 
-    this.commitTx = this.db.transaction((request: CommitRequest): void => {
+    this.commitTx = batchable(this.db, (request: CommitRequest): void => {
       const { consume, writes, mints, now } = request;
       // Consume first, conditionally: on the success path the token's row is read and written once. Statement
       // order inside the transaction is free, since any Abort below rolls all of it back.
@@ -189,13 +189,13 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     this.writes = new WriteBatch(this.db);
     this.reads = new ReadBatch(this.db);
 
-    this.markTx = this.db.transaction((ids: string[], now: number): number => {
+    this.markTx = batchable(this.db, (ids: string[], now: number): number => {
       let moved = 0;
       for (const id of ids) moved += sql.markDispatched.run(now, id).changes;
       return moved;
     });
 
-    this.revokeTx = this.db.transaction((id: string, now: number): TokenRecord => {
+    this.revokeTx = batchable(this.db, (id: string, now: number): TokenRecord => {
       const status = (sql.checkToken.get(id) as Pick<CheckRow, 'status'> | undefined)?.status;
       if (status === undefined) throw new UnknownTokenError(id);
       if (!REVOCABLE.includes(status)) throw new InvalidTransitionError(id, status, 'revoked');
@@ -203,7 +203,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
       return fromTuple(sql.getToken.get(id) as TokenTuple);
     });
 
-    this.claimTx = this.db.transaction((options: ClaimOptions): TokenRecord[] => {
+    this.claimTx = batchable(this.db, (options: ClaimOptions): TokenRecord[] => {
       const { mintedBefore, now, leaseMs, limit, medium } = options;
       const rows = sql.duePending.all(
         mintedBefore,

@@ -3,11 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WriteBatch } from '../../../src/stores/sqlite/write-batch.js';
+import { batchable, WriteBatch } from '../../../src/stores/sqlite/write-batch.js';
+
+type MakeTransaction = <F extends (...args: never[]) => unknown>(
+  db: Database.Database,
+  body: F,
+) => Database.Transaction<F>;
 
 // Group commit against a real database file, observed through a second connection: it sees only what is
 // committed, so it tells whether writes shared a transaction and whether callers heard back before COMMIT.
-describe('SQLite group commit (WriteBatch)', () => {
+// Twice: with plain transaction functions (a savepoint each), and with `batchable` ones, which a batch runs bare
+// first and again with savepoints once one of them throws.
+describe.each<[string, MakeTransaction]>([
+  ['db.transaction', (db, body) => db.transaction(body)],
+  ['batchable', batchable],
+])('SQLite group commit (WriteBatch) of %s writes', (_, transaction) => {
   let dir: string;
   let db: Database.Database;
   let observer: Database.Database;
@@ -19,7 +29,7 @@ describe('SQLite group commit (WriteBatch)', () => {
     db.pragma('journal_mode = WAL');
     db.exec('CREATE TABLE t (n INTEGER PRIMARY KEY)');
     observer = new Database(file);
-    insert = db.transaction((n: number) => {
+    insert = transaction(db, (n: number) => {
       db.prepare('INSERT INTO t (n) VALUES (?)').run(n);
       return committedRows();
     });
@@ -60,7 +70,7 @@ describe('SQLite group commit (WriteBatch)', () => {
 
   it('rolls back only the write that threw; the others commit, each caller gets its own answer', async () => {
     const batch = new WriteBatch(db);
-    const failing = db.transaction(() => {
+    const failing = transaction(db, () => {
       db.prepare('INSERT INTO t (n) VALUES (?)').run(20);
       throw new Error('handler-level failure after a write');
     });
@@ -78,7 +88,7 @@ describe('SQLite group commit (WriteBatch)', () => {
 
   it('runs a write alone in its turn as its own transaction, rolled back if it throws', async () => {
     const batch = new WriteBatch(db);
-    const failing = db.transaction(() => {
+    const failing = transaction(db, () => {
       db.prepare('INSERT INTO t (n) VALUES (?)').run(1);
       throw new Error('alone and failing');
     });
@@ -92,7 +102,7 @@ describe('SQLite group commit (WriteBatch)', () => {
   it('fails every write of a batch whose transaction SQLite rolled back as a whole, and writes nothing', async () => {
     const batch = new WriteBatch(db);
     // What disk-full or I/O errors do: the whole transaction is gone, not just the savepoint.
-    const losesTransaction = db.transaction(() => {
+    const losesTransaction = transaction(db, () => {
       db.exec('ROLLBACK');
     });
     const results = await Promise.allSettled([
