@@ -35,7 +35,7 @@ export interface HttpBenchOptions {
   /** Measured requests per route and round. Default 20 000. */
   requests?: number;
 }
-const ROUNDS = 2;
+const ROUNDS = 3;
 const ROUTES = ['plain', 'exactly-once'] as const;
 type Route = (typeof ROUTES)[number];
 const PAYLOAD = { item: 'widget', quantity: 3 };
