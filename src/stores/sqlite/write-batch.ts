@@ -34,8 +34,8 @@ class WriteFailed {}
 
 /**
  * Group commit: the writes asked for in one turn of the event loop (the requests or deliveries that arrived
- * together) run in one IMMEDIATE transaction, each in its own savepoint. A write that throws rolls back only
- * its savepoint; the others commit together. Nobody hears back before the COMMIT, so each caller gets
+ * together) run in one IMMEDIATE transaction. A write that throws fails alone: the batch then runs again with each
+ * write in its own savepoint, which rolls back only that write; the others commit together. Nobody hears back before the COMMIT, so each caller gets
  * exactly what a transaction of its own would have given it, and the writes stay in their arrival order.
  *
  * Why: a commit pays a fixed cost (the lock, BEGIN/COMMIT, and the WAL frames of every page it dirties) that
