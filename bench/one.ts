@@ -13,7 +13,8 @@ import { collected, sourceCommit, writeResults } from './results.js';
 // Quiet the AWS SDK's once-per-process notice that its 2027 releases need Node 22 (the lock file pins one that does not).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-export const BENCHES = ['core', 'amqp', 'http', 'gateway', 'peer', 'postgres', 'scheduling'] as const;
+/** In run order: the benches with DynamoDB rows first, so that DynamoDB Local stops before the others run. */
+export const BENCHES = ['core', 'amqp', 'peer', 'http', 'gateway', 'postgres', 'scheduling'] as const;
 export type BenchName = (typeof BENCHES)[number];
 /** The benches with rows on DynamoDB Local: it is started for the first of them. */
 export const ON_DYNAMODB: ReadonlySet<BenchName> = new Set(['core', 'amqp', 'peer']);
