@@ -8,7 +8,7 @@ import type { TokenRecord } from '../../src/core/token.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { messageForToken } from '../../src/transports/amqp/message.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
-import { declareConsumerQueue } from '../../src/transports/amqp/topology.js';
+import { deadLetterNames, declareConsumerQueue } from '../../src/transports/amqp/topology.js';
 import { freshStore, STORE_KINDS } from '../support/stores.js';
 import { appliedKey, stderrLogger } from './fixtures/scenario.js';
 import { AMQP_URL, BrokerProbe, stateNumber, uniqueName, waitFor } from './support.js';
@@ -140,7 +140,7 @@ describe.each(STORE_KINDS)('AMQP batch pipeline on the real broker (%s store)', 
     if (kind === 'sqlite') expect(retries).toContain('version-conflict');
 
     // The poison message ran its attempts and was parked; the garbled body at once. Neither token was touched.
-    const dead = await probe.drain(`${orders}.dead`);
+    const dead = await probe.drain(deadLetterNames(orders).queue);
     const codes = dead.map((message) => message.properties.headers?.['x-tollgate-error-code']).sort();
     expect(codes).toEqual([ErrorCodes.HANDLER_FAILED, ErrorCodes.INVALID_PAYLOAD].sort());
     expect(consumer.stats.retried).toBe(2);

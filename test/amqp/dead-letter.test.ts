@@ -5,6 +5,7 @@ import type { Observer } from '../../src/core/observer.js';
 import type { TokenStore } from '../../src/core/store.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
+import { deadLetterNames } from '../../src/transports/amqp/topology.js';
 import { freshStore, STORE_KINDS } from '../support/stores.js';
 import { appliedKey, applyOrder, type OrderPayload, stderrLogger } from './fixtures/scenario.js';
 import { AMQP_URL, BrokerProbe, stateNumber, uniqueName, waitFor } from './support.js';
@@ -55,7 +56,7 @@ describe.each(STORE_KINDS)('AMQP dead-lettering and failed dispatch (%s store)',
   }
 
   async function deadLetters(count: number) {
-    const dead = `${orders}.dead`;
+    const dead = deadLetterNames(orders).queue;
     await waitFor(`${count} dead letter(s)`, async () => (await probe.messageCount(dead)) >= count);
     const messages = await probe.drain(dead);
     expect(messages).toHaveLength(count);

@@ -6,6 +6,7 @@ import { openStore, type StoreConfig } from '../../src/stores/open.js';
 import type { AmqpConsumer } from '../../src/transports/amqp/consumer.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
+import { deadLetterNames } from '../../src/transports/amqp/topology.js';
 import { freshStoreConfig, STORE_KINDS } from '../support/stores.js';
 import {
   appliedKey,
@@ -116,7 +117,7 @@ describe.each(STORE_KINDS)('AMQP hop, exactly once (%s store)', (kind) => {
     expect(orderConsumer.stats).toMatchObject({ processed: count, dropped: 2 * count, deadLettered: 0 });
     // Each emitted signal was sent once: every copy that reached the shipments queue was a first.
     expect(shipmentConsumer.stats).toMatchObject({ received: count, processed: count, dropped: 0 });
-    expect(await probe.messageCount(`${orders}.dead`)).toBe(0);
+    expect(await probe.messageCount(deadLetterNames(orders).queue)).toBe(0);
   });
 
   it('four competing consumers with interleaved duplicates apply every message exactly once', async () => {

@@ -6,6 +6,7 @@ import { pendingToken } from '../../src/core/mint.js';
 import type { TokenStore } from '../../src/core/store.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
+import { deadLetterNames } from '../../src/transports/amqp/topology.js';
 import { freshStore, STORE_KINDS } from '../support/stores.js';
 import { appliedKey, applyOrder, deliveredKey, deliverShipment, stderrLogger } from './fixtures/scenario.js';
 import { AMQP_URL, BrokerProbe, stateNumber, uniqueName, waitFor } from './support.js';
@@ -76,8 +77,9 @@ describe.each(STORE_KINDS)('AMQP interop with amqp-publish (%s store)', (kind) =
     const orderConsumer = await tollgate.consume(orders, applyOrder(shipments));
     await amqpPublish(orders, '{"n":8}', {});
 
-    await waitFor('the dead letter', async () => (await probe.messageCount(`${orders}.dead`)) === 1);
-    const [dead] = await probe.drain(`${orders}.dead`);
+    const deadQueue = deadLetterNames(orders).queue;
+    await waitFor('the dead letter', async () => (await probe.messageCount(deadQueue)) === 1);
+    const [dead] = await probe.drain(deadQueue);
     expect(dead?.properties.headers?.['x-tollgate-error-code']).toBe(ErrorCodes.TOKEN_HEADER_MISSING);
     expect(typeof dead?.properties.headers?.['x-tollgate-reason']).toBe('string');
     expect(JSON.parse(dead?.content.toString() ?? '')).toEqual({ n: 8 });

@@ -5,6 +5,7 @@ import type { TokenStore } from '../../src/core/store.js';
 import { defineProcess, instanceKey, processHandler } from '../../src/entries/process.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
+import { deadLetterNames } from '../../src/transports/amqp/topology.js';
 import { stderrLogger } from '../amqp/fixtures/scenario.js';
 import { AMQP_URL, BrokerProbe, uniqueName, waitFor } from '../amqp/support.js';
 import { freshStore } from '../support/stores.js';
@@ -81,7 +82,7 @@ describe('a process behind an AMQP queue', () => {
     expect((await state()) as unknown).toMatchObject({ timeouts: {} });
 
     const stray = await send({ type: 'SeatsSold', holdId: 'h-1' });
-    const dead = `${queue}.dead`;
+    const dead = deadLetterNames(queue).queue;
     await waitFor('the stray signal dead-lettered', async () => (await probe.messageCount(dead)) >= 1);
     await new Promise((resolve) => setTimeout(resolve, 200));
     // Only the stray: the timeout was never sent before it was due.

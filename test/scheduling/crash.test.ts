@@ -7,7 +7,7 @@ import type { TokenRecord } from '../../src/core/token.js';
 import { openStore, type StoreConfig } from '../../src/stores/open.js';
 import { queueDestination } from '../../src/transports/amqp/destination.js';
 import { type AmqpTollgate, createAmqpTollgate } from '../../src/transports/amqp/tollgate.js';
-import { declareConsumerQueue } from '../../src/transports/amqp/topology.js';
+import { deadLetterNames, declareConsumerQueue } from '../../src/transports/amqp/topology.js';
 import { deliveredKey, deliverShipment, type OrderPayload } from '../amqp/fixtures/scenario.js';
 import {
   AMQP_URL,
@@ -175,7 +175,7 @@ describe.each(STORE_KINDS)('scheduled signals across relay processes (%s store)'
       // The doomed relay's copies are the only duplicates, and the receiver dropped each of them.
       expect(receiver.stats.dropped).toBe(sentBeforeCrash);
       expect(receiver.stats.deadLettered).toBe(0);
-      expect(await probe.messageCount(`${timeouts}.dead`)).toBe(0);
+      expect(await probe.messageCount(deadLetterNames(timeouts).queue)).toBe(0);
 
       const stats = await stopRelay(survivor);
       // What the doomed relay had claimed, the survivor re-sent after the lease; the rest it claimed when due.
