@@ -42,6 +42,7 @@ const UNIT = [
   'test/process/convergence.test.ts',
   'test/process/orders.test.ts',
   'test/process/transports.test.ts',
+  'test/stores/dynamodb/commit-groups.test.ts',
   'test/stores/sqlite/**/*.test.ts',
   'test/stores/token-mapping.test.ts',
 ];

@@ -17,6 +17,8 @@ export type StoreConfig =
       tombstoneRetentionMs?: number;
       /** Partition key values per status in the byStatus index. Default 1; may grow, never shrink. */
       statusShards?: number;
+      /** Commits of one turn share a TransactWriteItems (see DynamoDbStoreOptions). Default true. */
+      groupCommits?: boolean;
       /** Static credentials, e.g. for DynamoDB Local; otherwise the SDK's default chain is used. */
       credentials?: { accessKeyId: string; secretAccessKey: string };
     }
@@ -46,6 +48,7 @@ export async function openStore(config: StoreConfig): Promise<TokenStore> {
       ? { tombstoneRetentionMs: config.tombstoneRetentionMs }
       : {}),
     ...(config.statusShards !== undefined ? { statusShards: config.statusShards } : {}),
+    ...(config.groupCommits !== undefined ? { groupCommits: config.groupCommits } : {}),
     createTables: config.createTables ?? false,
   });
 }

@@ -50,3 +50,50 @@ export async function getTokens(
   });
   return found;
 }
+
+interface Reader {
+  resolve: (token: TokenRecord | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * The single-token reads asked for in one turn of the event loop (the duplicate checks of the requests that
+ * arrived together) as one `getTokens`: a request to DynamoDB costs far more than a key in it, on both sides.
+ * Each read still sees every commit that was answered before it was asked for, since the batch is sent after.
+ * A read alone in its turn goes out as it is (`readOne`).
+ */
+export class TokenReads {
+  private waiting = new Map<string, Reader[]>();
+  private scheduled = false;
+
+  constructor(
+    private readonly at: TokensTableAccess,
+    private readonly readOne: (id: string) => Promise<TokenRecord | undefined>,
+  ) {}
+
+  get(id: string): Promise<TokenRecord | undefined> {
+    return new Promise((resolve, reject) => {
+      const readers = this.waiting.get(id);
+      if (readers) readers.push({ resolve, reject });
+      else this.waiting.set(id, [{ resolve, reject }]);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const waiting = this.waiting;
+    this.waiting = new Map();
+    const ids = [...waiting.keys()];
+    try {
+      const found =
+        ids.length === 1 ? new Map([[ids[0]!, await this.readOne(ids[0]!)]]) : await getTokens(this.at, ids);
+      for (const [id, readers] of waiting) for (const reader of readers) reader.resolve(found.get(id));
+    } catch (error) {
+      for (const readers of waiting.values()) for (const reader of readers) reader.reject(error);
+    }
+  }
+}

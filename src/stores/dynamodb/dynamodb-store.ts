@@ -34,12 +34,12 @@ import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.
 import { firstDuplicate } from '../first-duplicate.js';
 import { pageLimit } from '../paging.js';
 import { assertTime, isStorableId, type TokensTableAccess } from './access.js';
-import { getTokens } from './batch-get.js';
+import { getTokens, TokenReads } from './batch-get.js';
 import { endExpression, hopActions, mintPut, type SizedAction } from './commit-actions.js';
+import { CommitGroups } from './commit-groups.js';
 import { Expr } from './expression.js';
 import {
   cancellationIsTransient,
-  classifyCommitError,
   consumeFailure,
   isConditionFailure,
   isTransientError,
@@ -57,6 +57,21 @@ import { ensureTables, INDEX } from './tables.js';
 
 // Other modules import the options from here.
 export type { DynamoDbStoreOptions } from './options.js';
+
+/**
+ * What a commit's actions write, one string per item, to keep two commits on one item out of one group. The
+ * store's own tables cannot be the handler's (OwnDataAccess refuses them), so their items are told apart by a
+ * prefix, and the handler's by their identity.
+ */
+function itemsOf(request: CommitRequest, own: readonly PreparedOwnAction[]): string[] {
+  return [
+    `token ${request.consume.tokenId}`,
+    ...request.writes.map((write) => `state ${write.key}`),
+    ...request.mints.map((token) => `token ${token.id}`),
+    ...(request.revokes ?? []).map((revoke) => `token ${revoke.tokenId}`),
+    ...own.map((action) => action.identity),
+  ];
+}
 
 /** Key of the item ping() reads: any key works, an absent item costs the same half read unit. */
 const PING_KEY = 'tollgate-ping';
@@ -84,10 +99,12 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
   readonly stateTable: string;
   /** The tables and settings, for the modules that build and send the requests. */
   private readonly access: TokensTableAccess;
+  private readonly commits: CommitGroups;
+  private readonly reads: TokenReads;
   private closed = false;
 
   constructor(options: DynamoDbStoreOptions) {
-    const { retentionMs, concurrency, statusShards } = checkOptions(options);
+    const { retentionMs, concurrency, statusShards, groupCommits } = checkOptions(options);
     this.tokensTable = options.tokensTable;
     this.stateTable = options.stateTable;
     this.ownsClient = options.client === undefined;
@@ -107,6 +124,11 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
       run: (operation, work) => this.run(operation, work),
     });
     this.ownData = this.own.ownData;
+    this.reads = new TokenReads(this.access, (id) => this.getOne(id));
+    this.commits = new CommitGroups(
+      (TransactItems) => this.client.send(new TransactWriteItemsCommand({ TransactItems })),
+      groupCommits,
+    );
   }
 
   /** Creates the store and, if asked, its tables (waiting until they are ACTIVE). */
@@ -127,10 +149,13 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
   }
 
   async getToken(id: string): Promise<TokenRecord | undefined> {
-    if (!isStorableId(id)) {
-      this.ensureOpen();
-      return undefined;
-    }
+    this.ensureOpen();
+    if (!isStorableId(id)) return undefined;
+    return this.reads.get(id);
+  }
+
+  /** One token by GetItem: a read alone in its turn. */
+  private async getOne(id: string): Promise<TokenRecord | undefined> {
     return this.run('GetItem', async () => {
       const out = await this.client.send(
         new GetItemCommand({
@@ -262,16 +287,9 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
       ...own.map(({ write, item, bytes }) => ({ write, label: item, bytes })),
     ];
     checkTransaction(actions);
-
-    try {
-      // The SDK fills in a ClientRequestToken once per send and reuses it on its own retries, so a retry
-      // after a lost answer succeeds instead of failing on the token this very transaction consumed.
-      const TransactItems = actions.map((action) => action.write);
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems }));
-      return { ok: true };
-    } catch (error) {
-      return { ok: false, failure: classifyCommitError(error, request, own) };
-    }
+    // The SDK fills in a ClientRequestToken once per send and reuses it on its own retries, so a retry after a
+    // lost answer succeeds instead of failing on the token this very transaction consumed.
+    return this.commits.submit({ actions, items: itemsOf(request, own), request, own });
   }
 
   async markDispatched(ids: string[], now: number): Promise<number> {

@@ -123,20 +123,19 @@ export interface OwnActionLabel {
  * never message text. The token's condition is judged first, as a failed consume means the signal was already
  * handled (or never valid) whatever else failed; then state versions, mints, revokes (a token no longer in the
  * status the handler read: a conflict, so the handler re-runs on fresh data), and last the handler's own
- * conditions.
+ * conditions. `reasons` is this commit's slice when it was cancelled as part of a group (CommitGroups).
  */
 export function classifyCommitError(
   error: unknown,
   request: CommitRequest,
   own: readonly OwnActionLabel[] = [],
+  reasons: readonly CancellationReason[] = sdkError(error).CancellationReasons ?? [],
 ): CommitFailure {
-  const shape = sdkError(error);
-  if (shape.name !== 'TransactionCanceledException') {
+  if (sdkError(error).name !== 'TransactionCanceledException') {
     return isTransientError(error)
       ? { kind: 'transient', cause: error }
       : { kind: 'permanent', cause: error };
   }
-  const reasons = shape.CancellationReasons ?? [];
   const failedCondition = (index: number) => reasons[index]?.Code === 'ConditionalCheckFailed';
 
   if (failedCondition(0)) {

@@ -21,6 +21,12 @@ export interface DynamoDbStoreOptions {
    * a few hundred hops per second, use more. May grow on a live table, never shrink (see README).
    */
   statusShards?: number;
+  /**
+   * Commits asked for in one turn of the event loop share one TransactWriteItems when their items are distinct
+   * (see CommitGroups): each still commits all or nothing, and one that fails fails alone. Default true; false
+   * sends each commit on its own.
+   */
+  groupCommits?: boolean;
 }
 
 const DEFAULT_RETENTION_MS = 24 * 60 * 60 * 1000;
@@ -30,6 +36,7 @@ export function checkOptions(options: DynamoDbStoreOptions): {
   retentionMs: number;
   concurrency: number;
   statusShards: number;
+  groupCommits: boolean;
 } {
   if (!options.tokensTable) throw new ConfigError('tokensTable', 'is required');
   if (!options.stateTable) throw new ConfigError('stateTable', 'is required');
@@ -49,5 +56,7 @@ export function checkOptions(options: DynamoDbStoreOptions): {
   if (!Number.isSafeInteger(statusShards) || statusShards < 1 || statusShards > MAX_STATUS_SHARDS) {
     throw new ConfigError('statusShards', `must be an integer from 1 to ${MAX_STATUS_SHARDS}`);
   }
-  return { retentionMs, concurrency, statusShards };
+  const groupCommits = options.groupCommits ?? true;
+  if (typeof groupCommits !== 'boolean') throw new ConfigError('groupCommits', 'must be true or false');
+  return { retentionMs, concurrency, statusShards, groupCommits };
 }

@@ -88,6 +88,8 @@ export interface PreparedOwnAction {
   write: TransactWriteItem;
   /** `<TableName> <key as JSON>`: names the item in errors and in `own-condition-failed`. */
   item: string;
+  /** The item as DynamoDB tells items apart (`itemIdentity`): a group commit keeps two actions on it apart. */
+  identity: string;
   retry: boolean;
   bytes: number;
 }
@@ -162,7 +164,7 @@ export class OwnDataAccess {
       const first = seen.get(identity);
       if (first !== undefined) throw twoActionsOnOneItem(first);
       seen.set(identity, item);
-      return { write: action.write, item, retry: action.retryOnConflict, bytes: action.bytes };
+      return { write: action.write, item, identity, retry: action.retryOnConflict, bytes: action.bytes };
     });
   }
 

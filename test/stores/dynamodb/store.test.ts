@@ -743,4 +743,163 @@ describe('DynamoDbTokenStore', () => {
       }
     });
   });
+
+  describe('group commit', () => {
+    /** A store on its own client, which counts the TransactWriteItems requests it sends. */
+    async function countingStore(options: { groupCommits?: boolean } = {}) {
+      const client = new DynamoDBClient({
+        endpoint: dynamo.endpoint(),
+        region: LOCAL_REGION,
+        credentials: LOCAL_CREDENTIALS,
+      });
+      const sent = { transactions: 0, batchGets: 0, gets: 0 };
+      client.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'TransactWriteItemsCommand') sent.transactions += 1;
+          if (context.commandName === 'BatchGetItemCommand') sent.batchGets += 1;
+          if (context.commandName === 'GetItemCommand') sent.gets += 1;
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const store = await openStore({ client, ...options });
+      return { store, sent, close: () => client.destroy() };
+    }
+    const fail = (result: CommitResult) => (result.ok ? undefined : result.failure);
+
+    it('sends the commits of one turn as one transaction; a failed one gets its own answer and writes nothing', async () => {
+      const { store, sent, close } = await countingStore();
+      try {
+        const good = Array.from({ length: 8 }, () => pending());
+        const [duplicate, conflicting, colliding, mismatched, taken] = Array.from({ length: 5 }, () =>
+          pending(),
+        ) as [TokenRecord, TokenRecord, TokenRecord, TokenRecord, TokenRecord];
+        await store.mint([...good, duplicate, conflicting, colliding, mismatched, taken]);
+        expect(await store.commit(consumeOf(duplicate))).toEqual({ ok: true });
+        sent.transactions = 0;
+
+        const children = good.map(() => pending());
+        const now = Date.now();
+        const results = await Promise.all([
+          ...good.map((token, i) =>
+            store.commit({
+              ...consumeOf(token, now),
+              writes: [{ key: `group:${i}`, value: i }],
+              mints: [children[i]!],
+            }),
+          ),
+          store.commit(consumeOf(duplicate, now)),
+          store.commit({
+            ...consumeOf(conflicting, now),
+            writes: [{ key: 'group:conflict', value: 1, expectedVersion: 5 }],
+          }),
+          store.commit({ ...consumeOf(colliding, now), mints: [taken] }),
+          store.commit({
+            ...consumeOf(mismatched, now),
+            consume: { ...consumeOf(mismatched).consume, fingerprint: 'other payload' },
+          }),
+        ]);
+
+        expect(results.slice(0, 8)).toEqual(good.map(() => ({ ok: true })));
+        expect(results.slice(8).map(fail)).toEqual([
+          { kind: 'token-not-live', status: 'consumed', expired: false },
+          { kind: 'version-conflict', key: 'group:conflict' },
+          { kind: 'mint-collision', tokenId: taken.id },
+          { kind: 'fingerprint-mismatch' },
+        ]);
+        // The group was cancelled once; the failed commits were judged from its reasons, the others sent again.
+        expect(sent.transactions).toBe(2);
+        for (const [i, token] of good.entries()) {
+          expect((await store.getToken(token.id))?.status).toBe('consumed');
+          expect(await store.readState(`group:${i}`)).toMatchObject({ value: i, version: 1 });
+          expect((await store.getToken(children[i]!.id))?.status).toBe('pending');
+        }
+        for (const token of [conflicting, colliding, mismatched, taken]) {
+          expect((await store.getToken(token.id))?.status).toBe('pending');
+        }
+        expect(await store.readState('group:conflict')).toBeUndefined();
+      } finally {
+        close();
+      }
+    });
+
+    it('keeps commits on one item apart, and splits a turn at 100 actions', async () => {
+      const { store, sent, close } = await countingStore();
+      try {
+        const pair = [pending(), pending()];
+        await store.mint(pair);
+        sent.transactions = 0;
+        const both = await Promise.all(
+          pair.map((token) => store.commit({ ...consumeOf(token), writes: [{ key: 'shared', value: 1 }] })),
+        );
+        expect(both).toEqual([{ ok: true }, { ok: true }]);
+        expect(sent.transactions).toBe(2);
+        expect(await store.readState('shared')).toMatchObject({ version: 2 });
+
+        // 40 commits of 3 actions each: 120 actions, two transactions.
+        const many = Array.from({ length: 40 }, () => pending());
+        await store.mint(many);
+        sent.transactions = 0;
+        const results = await Promise.all(
+          many.map((token, i) =>
+            store.commit({
+              ...consumeOf(token),
+              writes: [{ key: `many:${i}`, value: i }],
+              mints: [pending()],
+            }),
+          ),
+        );
+        expect(results.every((r) => r.ok)).toBe(true);
+        expect(sent.transactions).toBe(2);
+        expect((await store.getToken(many[39]!.id))?.status).toBe('consumed');
+      } finally {
+        close();
+      }
+    });
+
+    it('reads the tokens asked for in one turn with one request, each reader getting its own answer', async () => {
+      const { store, sent, close } = await countingStore();
+      try {
+        const tokens = Array.from({ length: 5 }, () => pending());
+        await store.mint(tokens);
+        await store.commit(consumeOf(tokens[0]!));
+        const unknown = pending();
+        const ids = [...tokens.map((t) => t.id), tokens[1]!.id, unknown.id];
+        const read = await Promise.all(ids.map((id) => store.getToken(id)));
+        expect(read.map((t) => t?.status)).toEqual([
+          'consumed',
+          'pending',
+          'pending',
+          'pending',
+          'pending',
+          'pending',
+          undefined,
+        ]);
+        expect(read[2]).toEqual(tokens[2]);
+        expect(sent).toMatchObject({ batchGets: 1, gets: 0 });
+        // Alone in its turn, a read is a GetItem.
+        expect((await store.getToken(tokens[3]!.id))?.id).toBe(tokens[3]!.id);
+        expect(sent).toMatchObject({ batchGets: 1, gets: 1 });
+      } finally {
+        close();
+      }
+    });
+
+    it('sends each commit alone when grouping is off', async () => {
+      const { store, sent, close } = await countingStore({ groupCommits: false });
+      try {
+        const tokens = Array.from({ length: 5 }, () => pending());
+        await store.mint(tokens);
+        sent.transactions = 0;
+        const results = await Promise.all(tokens.map((token) => store.commit(consumeOf(token))));
+        expect(results.every((r) => r.ok)).toBe(true);
+        expect(sent.transactions).toBe(5);
+        await expect(openStore({ groupCommits: 'yes' as unknown as boolean })).rejects.toBeInstanceOf(
+          ConfigError,
+        );
+      } finally {
+        close();
+      }
+    });
+  });
 });
