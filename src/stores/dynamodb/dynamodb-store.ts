@@ -79,7 +79,8 @@ const PING_KEY = 'tollgate-ping';
 const REVOCABLE = sourcesOf('revoked');
 
 /**
- * The production store: tokens and state in two DynamoDB tables, one TransactWriteItems per commit.
+ * The production store: tokens and state in two DynamoDB tables, one TransactWriteItems per commit (the commits
+ * of one turn share one where they fit: CommitGroups).
  *
  * Reads of single items are strongly consistent. Listing, relay claims, sweeps and stats read the global
  * secondary indexes, which are eventually consistent: they may briefly miss a fresh token or show a stale
