@@ -74,6 +74,7 @@ describe('gateway configuration', () => {
       [ENV.dynamodbStateTable]: 'tg-state',
       [ENV.dynamodbCreateTables]: 'true',
       [ENV.dynamodbStatusShards]: '8',
+      [ENV.dynamodbGroupCommits]: 'false',
       [ENV.tombstoneRetentionMs]: '60000',
     });
     expect(config.store).toEqual({
@@ -84,8 +85,10 @@ describe('gateway configuration', () => {
       stateTable: 'tg-state',
       createTables: true,
       statusShards: 8,
+      groupCommits: false,
       tombstoneRetentionMs: 60000,
     });
+    expect(loadConfig({ [ENV.store]: 'dynamodb' }).store).toMatchObject({ groupCommits: true });
   });
 
   it('selects PostgreSQL with its defaults: schema tollgate, 10 connections, tables not created', () => {

@@ -53,7 +53,8 @@ function storeConfig(settings: Settings, env: Env): StoreConfig {
       return { kind: 'postgres', url, schema, poolSize, createTables, ...retentionPart };
     }
     case 'dynamodb': {
-      const { endpoint, region, tokensTable, stateTable, createTables, statusShards } = settings.dynamodb;
+      const { endpoint, region, tokensTable, stateTable, createTables, statusShards, groupCommits } =
+        settings.dynamodb;
       return {
         kind: 'dynamodb',
         ...(endpoint !== undefined ? { endpoint } : {}),
@@ -62,6 +63,7 @@ function storeConfig(settings: Settings, env: Env): StoreConfig {
         stateTable,
         createTables,
         ...(statusShards !== undefined ? { statusShards } : {}),
+        groupCommits,
         ...retentionPart,
       };
     }

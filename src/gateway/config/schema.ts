@@ -153,6 +153,10 @@ export const Settings = Type.Object(
           defaultText: '`1`',
         }),
       ),
+      groupCommits: Type.Boolean({
+        default: true,
+        description: 'the commits of one turn share one TransactWriteItems where they fit',
+      }),
     }),
     postgres: group('PostgreSQL store', {
       url: Type.Optional(
