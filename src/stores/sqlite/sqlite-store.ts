@@ -45,6 +45,7 @@ import {
   type TokenTuple,
   tokenValues,
 } from '../token-tuple.js';
+import { BackgroundCheckpoints } from './background-checkpoints.js';
 import { isBusy } from './busy.js';
 import { SqliteOwnData, type SqliteTx } from './own-data.js';
 import { ReadBatch } from './read-batch.js';
@@ -59,6 +60,11 @@ export interface SqliteStoreOptions {
   tombstoneRetentionMs?: number;
   /** How long a writer waits for another process's transaction. Default 5 s. */
   busyTimeoutMs?: number;
+  /**
+   * Copy the WAL into the database file on a worker thread, so that the event loop does not stop for the sync
+   * (`BackgroundCheckpoints`). Default true; it starts once the store has written a thousand times.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 /** What a failed consume or revoke reads to say why. */
@@ -110,6 +116,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
   private readonly writes: WriteBatch;
   private readonly reads: ReadBatch;
   private readonly scheduling: SqliteScheduling;
+  private readonly checkpoints: BackgroundCheckpoints | undefined;
 
   constructor(options: SqliteStoreOptions) {
     if (options.filename !== ':memory:') mkdirSync(dirname(options.filename), { recursive: true });
@@ -125,6 +132,9 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     // either way. The WAL file keeps its high-water size (~40 MB) on disk.
     this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     migrate(this.db);
+    if (options.filename !== ':memory:' && options.backgroundCheckpoints !== false) {
+      this.checkpoints = new BackgroundCheckpoints(options.filename);
+    }
     this.sql = prepare(this.db);
     const sql = this.sql;
     const retentionMs = this.retentionMs;
@@ -259,6 +269,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     this.own.check(request.own);
     try {
       this.ensureOpen();
+      this.checkpoints?.wrote();
       await this.writes.submit(this.commitTx, request);
       return { ok: true };
     } catch (error) {
@@ -338,6 +349,8 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     // Reads and writes already asked for still run: their callers are waiting for an answer.
     this.reads.flush();
     this.writes.flush();
+    // The worker's connection first: the store's, the file's last, then checkpoints and removes the WAL as before.
+    await this.checkpoints?.stop();
     this.db.close();
   }
 
@@ -391,6 +404,7 @@ export class SqliteTokenStore implements TokenStore<SqliteTx> {
     ...args: A
   ): Promise<T> {
     this.ensureOpen();
+    this.checkpoints?.wrote();
     try {
       return await this.writes.submit(tx, ...args);
     } catch (error) {
