@@ -5,7 +5,7 @@ export { MAX_STATUS_SHARDS } from './dynamodb/marshal.js';
 
 /** A serialisable description of a store, so configuration files and child processes can open the same one. */
 export type StoreConfig =
-  | { kind: 'sqlite'; filename: string; tombstoneRetentionMs?: number }
+  | { kind: 'sqlite'; filename: string; tombstoneRetentionMs?: number; backgroundCheckpoints?: boolean }
   | {
       kind: 'dynamodb';
       endpoint?: string;
