@@ -64,7 +64,8 @@ interface Reader {
  */
 export class TokenReads {
   private waiting = new Map<string, Reader[]>();
-  private scheduled = false;
+  private scheduled: NodeJS.Immediate | undefined;
+  private readonly reading = new Set<Promise<void>>();
 
   constructor(
     private readonly at: TokensTableAccess,
@@ -76,17 +77,27 @@ export class TokenReads {
       const readers = this.waiting.get(id);
       if (readers) readers.push({ resolve, reject });
       else this.waiting.set(id, [{ resolve, reject }]);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.scheduled ??= setImmediate(() => this.flush());
     });
   }
 
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const waiting = this.waiting;
+  /** Sends the reads queued now and waits until every read asked for has its answer (the store's close). */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.reading.size > 0) await Promise.all([...this.reading]);
+  }
+
+  private flush(): void {
+    clearImmediate(this.scheduled);
+    this.scheduled = undefined;
+    if (this.waiting.size === 0) return;
+    const read = this.read(this.waiting);
     this.waiting = new Map();
+    this.reading.add(read);
+    void read.finally(() => this.reading.delete(read));
+  }
+
+  private async read(waiting: Map<string, Reader[]>): Promise<void> {
     const ids = [...waiting.keys()];
     try {
       const found =

@@ -36,7 +36,8 @@ export type SendTransaction = (items: TransactWriteItem[]) => Promise<unknown>;
  */
 export class CommitGroups {
   private queue: Waiting[] = [];
-  private scheduled = false;
+  private scheduled: NodeJS.Immediate | undefined;
+  private readonly sending = new Set<Promise<void>>();
 
   /** `grouped` false: each commit is sent at once, on its own. */
   constructor(
@@ -48,22 +49,31 @@ export class CommitGroups {
     const bytes = hop.actions.reduce((sum, action) => sum + action.bytes, 0);
     return new Promise<CommitResult>((resolve) => {
       if (!this.grouped) {
-        void this.sendAlone({ ...hop, bytes, resolve });
+        this.track(this.sendAlone({ ...hop, bytes, resolve }));
         return;
       }
       this.queue.push({ ...hop, bytes, resolve });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduled ??= setImmediate(() => this.flush());
     });
   }
 
+  /** Sends what is queued now and waits until every commit asked for has its answer (the store's close). */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.sending.size > 0) await Promise.all([...this.sending]);
+  }
+
   private flush(): void {
-    this.scheduled = false;
+    clearImmediate(this.scheduled);
+    this.scheduled = undefined;
     const waiting = this.queue;
     this.queue = [];
-    for (const group of pack(waiting)) void this.sendGroup(group);
+    for (const group of pack(waiting)) this.track(this.sendGroup(group));
+  }
+
+  private track(sent: Promise<void>): void {
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
   }
 
   private async sendGroup(group: Waiting[]): Promise<void> {

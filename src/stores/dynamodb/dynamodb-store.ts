@@ -125,7 +125,12 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
       run: (operation, work) => this.run(operation, work),
     });
     this.ownData = this.own.ownData;
-    this.reads = new TokenReads(this.access, (id) => this.getOne(id));
+    // The grouped reads skip the closed check: a read asked for before close still gets its answer.
+    const reading: TokensTableAccess = {
+      ...this.access,
+      run: (operation, work) => this.send(operation, work),
+    };
+    this.reads = new TokenReads(reading, (id) => this.getOne(id));
     this.commits = new CommitGroups(
       (TransactItems) => this.client.send(new TransactWriteItemsCommand({ TransactItems })),
       groupCommits,
@@ -157,7 +162,7 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
 
   /** One token by GetItem: a read alone in its turn. */
   private async getOne(id: string): Promise<TokenRecord | undefined> {
-    return this.run('GetItem', async () => {
+    return this.send('GetItem', async () => {
       const out = await this.client.send(
         new GetItemCommand({
           TableName: this.tokensTable,
@@ -441,6 +446,8 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Reads and commits already asked for still go out: their callers are waiting for an answer.
+    await Promise.all([this.reads.drain(), this.commits.drain()]);
     if (this.ownsClient) this.client.destroy();
   }
 
@@ -452,6 +459,11 @@ export class DynamoDbTokenStore implements TokenStore<DynamoTx> {
 
   private async run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     this.ensureOpen();
+    return this.send(operation, work);
+  }
+
+  /** One request, its errors mapped; without the closed check, for what close still sends on its way out. */
+  private async send<T>(operation: string, work: () => Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (error) {

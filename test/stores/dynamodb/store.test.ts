@@ -11,6 +11,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
+  ClosedError,
   ConfigError,
   ErrorCodes,
   InvalidArgumentError,
@@ -883,6 +884,21 @@ describe('DynamoDbTokenStore', () => {
       } finally {
         close();
       }
+    });
+
+    it('answers the reads and commits asked for before close, and refuses those after', async () => {
+      const store = await openStore();
+      const [read, committed] = [pending(), pending()];
+      await store.mint([read, committed]);
+      const reading = store.getToken(read.id);
+      const committing = store.commit(consumeOf(committed));
+      await store.close();
+      expect((await reading)?.id).toBe(read.id);
+      expect(await committing).toEqual({ ok: true });
+      await expect(store.getToken(read.id)).rejects.toBeInstanceOf(ClosedError);
+      await expect(store.commit(consumeOf(read))).rejects.toBeInstanceOf(ClosedError);
+      const after = await openStore({ tokensTable: store.tokensTable, stateTable: store.stateTable });
+      expect((await after.getToken(committed.id))?.status).toBe('consumed');
     });
 
     it('sends each commit alone when grouping is off', async () => {
