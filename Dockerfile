@@ -49,4 +49,4 @@ STOPSIGNAL SIGTERM
 # A young generation of 8 MB semi-spaces (V8 grows them to 16 MB under load): the gateway's peak RSS under the ingress
 # bench falls from 150–180 MB to 119–141 MB. 4 MB would save another ~10 MB for ~20 % more CPU per request, spent
 # in scavenges (docs/benchmarks.md).
-CMD ["node", "--max-semi-space-size=8", "dist/src/gateway/main.js"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=25", "dist/src/gateway/main.js"]
