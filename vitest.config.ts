@@ -35,6 +35,7 @@ const UNIT = [
   'test/gateway/close.test.ts',
   'test/gateway/operations.test.ts',
   'test/gateway/overview.test.ts',
+  'test/gateway/request-loggers.test.ts',
   'test/http/cross-system.test.ts',
   'test/http/delivery.test.ts',
   'test/http/problems.test.ts',

@@ -15,6 +15,7 @@ import { openApiOptions } from './openapi.js';
 import { OverviewReader, type RatedTotals, ratedTotals } from './overview.js';
 import { answerProblems, frameworkProblems } from './problems.js';
 import { RateSampler } from './rates.js';
+import { lazyRequestLogger } from './request-loggers.js';
 import { consoleRoutes } from './routes/console.js';
 import { operationsRoutes } from './routes/operations.js';
 import { overviewRoutes } from './routes/overview.js';
@@ -64,6 +65,7 @@ export function buildGateway(deps: GatewayDeps): GatewayApp {
     return503OnClosing: true,
     // Router-level refusals (bad URL encoding, over-long ids) answer as problems too.
     frameworkErrors: frameworkProblems(problemBase),
+    childLoggerFactory: lazyRequestLogger,
     forceCloseConnections: 'idle',
   }).withTypeProvider<TypeBoxTypeProvider>();
 

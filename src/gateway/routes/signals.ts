@@ -86,20 +86,10 @@ async function checkToken(
   fingerprint: string,
 ): Promise<TokenRecord> {
   const token = await ctx.store.getToken(tokenId);
-  const drop = (reason: 'unknown' | 'consumed' | 'revoked' | 'expired', detail: string): never => {
-    ctx.observer.dropped(endpoint, tokenId, reason);
-    ctx.logger.info(
-      signalFields(endpoint, tokenId, token?.conversationId),
-      `ingress dropped signal: token ${reason}`,
-    );
-    throw new ProblemError(`token-${reason}`, detail, { tokenId });
-  };
-  if (!token) return drop('unknown', `token ${tokenId} is unknown (never issued, or consumed and purged)`);
-  if (token.status === 'consumed') return drop('consumed', `token ${tokenId} was already consumed`);
-  if (token.status === 'revoked') return drop('revoked', `token ${tokenId} was revoked`);
-  if (token.status === 'expired' || (token.expiresAt !== undefined && token.expiresAt <= ctx.clock())) {
-    return drop('expired', `token ${tokenId} expired before it was used`);
-  }
+  // The live case allocates nothing more: a refusal is built only when one applies.
+  if (token === undefined) return drop(ctx, endpoint, tokenId, undefined, 'unknown');
+  const dead = deadReason(token, ctx.clock());
+  if (dead !== undefined) return drop(ctx, endpoint, tokenId, token, dead);
   if (token.fingerprint !== undefined && token.fingerprint !== fingerprint) {
     ctx.observer.rejected(endpoint, tokenId, 'fingerprint-mismatch');
     ctx.logger.warn(
@@ -111,6 +101,37 @@ async function checkToken(
     });
   }
   return token;
+}
+
+type DropReason = 'unknown' | 'consumed' | 'revoked' | 'expired';
+
+function deadReason(token: TokenRecord, now: number): DropReason | undefined {
+  if (token.status === 'consumed' || token.status === 'revoked') return token.status;
+  if (token.status === 'expired' || (token.expiresAt !== undefined && token.expiresAt <= now))
+    return 'expired';
+  return undefined;
+}
+
+const DROP_DETAIL: Record<DropReason, (tokenId: string) => string> = {
+  unknown: (id) => `token ${id} is unknown (never issued, or consumed and purged)`,
+  consumed: (id) => `token ${id} was already consumed`,
+  revoked: (id) => `token ${id} was revoked`,
+  expired: (id) => `token ${id} expired before it was used`,
+};
+
+function drop(
+  ctx: GatewayContext,
+  endpoint: string,
+  tokenId: string,
+  token: TokenRecord | undefined,
+  reason: DropReason,
+): never {
+  ctx.observer.dropped(endpoint, tokenId, reason);
+  ctx.logger.info(
+    signalFields(endpoint, tokenId, token?.conversationId),
+    `ingress dropped signal: token ${reason}`,
+  );
+  throw new ProblemError(`token-${reason}`, DROP_DETAIL[reason](tokenId), { tokenId });
 }
 
 /**
