@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../src/core/fingerprint.js';
+import { newConversationId, newTokenId } from '../../src/core/ids.js';
 import { DEFAULT_PROBLEM_BASE } from '../../src/transports/http/index.js';
 import { metricValue, RecordingPublisher, type TestGateway, testGateway } from './support.js';
 
@@ -106,6 +107,27 @@ describe('POST /v1/signals/:route (ingress checks)', () => {
     for (const reason of ['unknown', 'consumed', 'revoked', 'expired']) {
       expect(await metricValue(gw.registry, 'tollgate_duplicates_dropped_total', { reason })).toBe(1);
     }
+  });
+
+  it('refuses a scheduled token before it is due, as the fastify plugin does: nothing is published', async () => {
+    const now = Date.now();
+    const scheduled = {
+      id: newTokenId(),
+      conversationId: newConversationId(),
+      mintedBy: 'test',
+      status: 'scheduled' as const,
+      mintedAt: now,
+      dueAt: now + 3_600_000,
+      attempts: 0,
+      destination: { medium: 'amqp' as const, exchange: 'shop', routingKey: 'order.placed' },
+      payload: 1,
+    };
+    await gw.store.mint([scheduled]);
+    const res = await signal(scheduled.id, 1);
+    expectProblem(res, 409, 'invalid-transition');
+    expect(res.json()).toMatchObject({ code: 'TOLLGATE_ERR_INVALID_TRANSITION', tokenId: scheduled.id });
+    expect(publisher.sent).toHaveLength(0);
+    expect((await gw.store.getToken(scheduled.id))?.status).toBe('scheduled');
   });
 
   it('answers 422 when the body does not match the token fingerprint', async () => {

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { fingerprint as fingerprintOf, type JsonValue } from '../../core/fingerprint.js';
+import { dropReason } from '../../core/observer.js';
 import { requireTokenId } from '../../core/processor.js';
+import { screen } from '../../core/screen.js';
 import type { Destination, TokenRecord } from '../../core/token.js';
 import { ProblemError } from '../../transports/http/index.js';
 import type { IngressRoute } from '../config/index.js';
@@ -78,7 +80,11 @@ export const signalRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (ap
   );
 };
 
-/** The cheap check of the protocol, without consuming: a known duplicate never reaches the broker. */
+/**
+ * The cheap check of the protocol (the core's `screen`), without consuming: a known duplicate never reaches the
+ * broker. A refused signal is counted and logged, and answered with the core's error, which the problem catalogue
+ * maps as the fastify plugin's answers are mapped.
+ */
 async function checkToken(
   ctx: GatewayContext,
   endpoint: string,
@@ -86,52 +92,19 @@ async function checkToken(
   fingerprint: string,
 ): Promise<TokenRecord> {
   const token = await ctx.store.getToken(tokenId);
-  // The live case allocates nothing more: a refusal is built only when one applies.
-  if (token === undefined) return drop(ctx, endpoint, tokenId, undefined, 'unknown');
-  const dead = deadReason(token, ctx.clock());
-  if (dead !== undefined) return drop(ctx, endpoint, tokenId, token, dead);
-  if (token.fingerprint !== undefined && token.fingerprint !== fingerprint) {
+  const refusal = screen(tokenId, token, fingerprint, ctx.clock());
+  // screen passes only a token it found.
+  if (refusal === undefined) return token as TokenRecord;
+  const fields = signalFields(endpoint, tokenId, token?.conversationId);
+  if (refusal.kind === 'dropped') {
+    const reason = dropReason(refusal.error.code);
+    ctx.observer.dropped(endpoint, tokenId, reason);
+    ctx.logger.info(fields, `ingress dropped signal: token ${reason}`);
+  } else {
     ctx.observer.rejected(endpoint, tokenId, 'fingerprint-mismatch');
-    ctx.logger.warn(
-      signalFields(endpoint, tokenId, token.conversationId),
-      'ingress refused signal: fingerprint mismatch',
-    );
-    throw new ProblemError('fingerprint-mismatch', `token ${tokenId} is bound to a different payload`, {
-      tokenId,
-    });
+    ctx.logger.warn(fields, 'ingress refused signal: fingerprint mismatch');
   }
-  return token;
-}
-
-type DropReason = 'unknown' | 'consumed' | 'revoked' | 'expired';
-
-function deadReason(token: TokenRecord, now: number): DropReason | undefined {
-  if (token.status === 'consumed' || token.status === 'revoked') return token.status;
-  if (token.status === 'expired' || (token.expiresAt !== undefined && token.expiresAt <= now))
-    return 'expired';
-  return undefined;
-}
-
-const DROP_DETAIL: Record<DropReason, (tokenId: string) => string> = {
-  unknown: (id) => `token ${id} is unknown (never issued, or consumed and purged)`,
-  consumed: (id) => `token ${id} was already consumed`,
-  revoked: (id) => `token ${id} was revoked`,
-  expired: (id) => `token ${id} expired before it was used`,
-};
-
-function drop(
-  ctx: GatewayContext,
-  endpoint: string,
-  tokenId: string,
-  token: TokenRecord | undefined,
-  reason: DropReason,
-): never {
-  ctx.observer.dropped(endpoint, tokenId, reason);
-  ctx.logger.info(
-    signalFields(endpoint, tokenId, token?.conversationId),
-    `ingress dropped signal: token ${reason}`,
-  );
-  throw new ProblemError(`token-${reason}`, DROP_DETAIL[reason](tokenId), { tokenId });
+  throw refusal.error;
 }
 
 /**
