@@ -22,11 +22,12 @@ import { ENV } from '../src/gateway/config/index.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { stablePort } from '../test/support/free-port.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { REPO_ROOT, runtimeArgs } from './paths.js';
 import { PROFILE_DIR, printSummary } from './profile.js';
 import { recordNote, recordTarget } from './results.js';
 
 const AMQP_URL = process.env.TOLLGATE_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = REPO_ROOT;
 const EXCHANGE = 'tollgate.bench.ingress';
 const QUEUE = 'tollgate.bench.ingress.sink';
 const BODY = { orderId: 'bench-order', amount: 4200, currency: 'EUR' };
@@ -90,7 +91,7 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   try {
     const baselinePort = await stablePort();
     baseline = await startChild(
-      ['--import', 'tsx', BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
+      [...runtimeArgs(), BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
       `http://127.0.0.1:${baselinePort}`,
       {},
     );

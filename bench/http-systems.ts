@@ -18,6 +18,7 @@ import type { Destination, TokenRecord } from '../src/core/token.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { HttpSignalSender, tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { fmt, measure, printTable, ratio } from './measure.js';
+import { runtimeArgs } from './paths.js';
 import { recordTarget } from './results.js';
 
 const CONCURRENCY = 16;
@@ -136,7 +137,7 @@ function startReceiver(filename: string): Promise<Receiver> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', fileURLToPath(import.meta.url), '--receiver', filename],
+      [...runtimeArgs(), fileURLToPath(import.meta.url), '--receiver', filename],
       {
         stdio: ['ignore', 'pipe', 'inherit'],
       },

@@ -20,6 +20,7 @@ import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { runCrossSystemHttpBench } from './http-systems.js';
 import { fmt, printTable, ratio } from './measure.js';
+import { runtimeArgs } from './paths.js';
 import { profiled } from './profile.js';
 import { recordTarget } from './results.js';
 
@@ -211,7 +212,7 @@ async function premint(store: SqliteTokenStore, url: string, count: number): Pro
 /** Runs `plan` with autocannon in a child process (so the load does not compete for this event loop). */
 export function loadInChildProcess(plan: LoadPlan): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--load'], {
+    const child = spawn(process.execPath, [...runtimeArgs(), fileURLToPath(import.meta.url), '--load'], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let out = '';

@@ -11,9 +11,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { BENCH_BUILD_DIR, REPO_ROOT } from './paths.js';
 
 export const PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = REPO_ROOT;
 
 interface ProfileNode {
   id: number;
@@ -59,7 +60,9 @@ function place(url: string): string {
     return rest[0]?.startsWith('@') ? `${rest[0]}/${rest[1]}` : (rest[0] ?? path);
   }
   if (path.startsWith('node:')) return path;
-  return path.startsWith(ROOT) ? relative(ROOT, path) : path;
+  // The compiled bench's files are named as their sources' output: src/core/processor.js.
+  const base = path.startsWith(BENCH_BUILD_DIR) ? BENCH_BUILD_DIR : ROOT;
+  return path.startsWith(base) ? relative(base, path) : path;
 }
 
 /** Self time per function and per place (package, source file, node internals, GC), top `top` of each. */

@@ -21,12 +21,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../test/support/dynamodb-local.js';
 import { BENCHES, type BenchName, ON_DYNAMODB, type OneBenchResults } from './one.js';
+import { compileBenches, REPO_ROOT } from './paths.js';
 import { absorb, collected, machine, printTargets, sourceCommit, writeResults } from './results.js';
-
-const ONE_BENCH = fileURLToPath(new URL('one.ts', import.meta.url));
 
 const argv = process.argv.slice(2);
 const jsonAt = argv.indexOf('--json');
@@ -48,6 +46,8 @@ console.log(
   `bench at ${commit} on ${host.cpus} × ${host.model}, ${host.memoryGb} GB, Node ${host.node} (${host.platform})`,
 );
 
+// Every bench runs compiled, as the package is built: tsx's output pays for a `__name` call on every closure.
+const ONE_BENCH = compileBenches('one.ts');
 const scratch = mkdtempSync(join(tmpdir(), 'tollgate-bench-run-'));
 const failed: string[] = [];
 let dynamo: DynamoDbLocal | undefined;
@@ -82,8 +82,7 @@ try {
 const results = collected({ commit, startedAt, benches: wanted });
 printTargets(results.targets);
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-const path =
-  jsonPath ?? join(fileURLToPath(new URL('.', import.meta.url)), 'results', `${stamp}-${commit}.json`);
+const path = jsonPath ?? join(REPO_ROOT, 'bench', 'results', `${stamp}-${commit}.json`);
 writeResults(path, results);
 console.log(`results written to ${path}`);
 // A bench that crashed is a broken bench, not a slow one: that fails the run.
@@ -129,7 +128,7 @@ async function idleShare(ms: number): Promise<number> {
 
 function runBenchProcess(name: BenchName, out: string, env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ONE_BENCH, name, out, ...sizeFlags], {
+    const child = spawn(process.execPath, [ONE_BENCH, name, out, ...sizeFlags], {
       env,
       stdio: 'inherit',
     });
