@@ -44,6 +44,7 @@ const UNIT = [
   'test/process/orders.test.ts',
   'test/process/transports.test.ts',
   'test/stores/dynamodb/commit-groups.test.ts',
+  'test/stores/per-turn.test.ts',
   'test/stores/sqlite/**/*.test.ts',
   'test/stores/token-mapping.test.ts',
 ];

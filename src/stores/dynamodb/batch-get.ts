@@ -1,6 +1,7 @@
 import { BatchGetItemCommand, type BatchGetItemCommandOutput } from '@aws-sdk/client-dynamodb';
 import { StoreUnavailableError } from '../../core/errors.js';
 import type { TokenRecord } from '../../core/token.js';
+import { PerTurn } from '../per-turn.js';
 import { isStorableId, type TokensTableAccess } from './access.js';
 import { mapBounded } from './bounded.js';
 import { type Item, itemToToken, s, TOKEN_ATTR } from './marshal.js';
@@ -52,6 +53,7 @@ export async function getTokens(
 }
 
 interface Reader {
+  id: string;
   resolve: (token: TokenRecord | undefined) => void;
   reject: (error: unknown) => void;
 }
@@ -63,8 +65,11 @@ interface Reader {
  * A read alone in its turn goes out as it is (`readOne`).
  */
 export class TokenReads {
-  private waiting = new Map<string, Reader[]>();
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly queued = new PerTurn<Reader>((readers) => {
+    const read = this.read(readers);
+    this.reading.add(read);
+    void read.finally(() => this.reading.delete(read));
+  });
   private readonly reading = new Set<Promise<void>>();
 
   constructor(
@@ -73,38 +78,24 @@ export class TokenReads {
   ) {}
 
   get(id: string): Promise<TokenRecord | undefined> {
-    return new Promise((resolve, reject) => {
-      const readers = this.waiting.get(id);
-      if (readers) readers.push({ resolve, reject });
-      else this.waiting.set(id, [{ resolve, reject }]);
-      this.scheduled ??= setImmediate(() => this.flush());
-    });
+    return new Promise((resolve, reject) => this.queued.add({ id, resolve, reject }));
   }
 
   /** Sends the reads queued now and waits until every read asked for has its answer (the store's close). */
   async drain(): Promise<void> {
-    this.flush();
+    this.queued.flush();
     while (this.reading.size > 0) await Promise.all([...this.reading]);
   }
 
-  private flush(): void {
-    clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    if (this.waiting.size === 0) return;
-    const read = this.read(this.waiting);
-    this.waiting = new Map();
-    this.reading.add(read);
-    void read.finally(() => this.reading.delete(read));
-  }
-
-  private async read(waiting: Map<string, Reader[]>): Promise<void> {
-    const ids = [...waiting.keys()];
+  private async read(readers: readonly Reader[]): Promise<void> {
+    // Two copies of one message in the same turn ask for the same id: one key in the request.
+    const ids = [...new Set(readers.map((reader) => reader.id))];
     try {
       const found =
         ids.length === 1 ? new Map([[ids[0]!, await this.readOne(ids[0]!)]]) : await getTokens(this.at, ids);
-      for (const [id, readers] of waiting) for (const reader of readers) reader.resolve(found.get(id));
+      for (const reader of readers) reader.resolve(found.get(reader.id));
     } catch (error) {
-      for (const readers of waiting.values()) for (const reader of readers) reader.reject(error);
+      for (const reader of readers) reader.reject(error);
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { CancellationReason, TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import type { CommitFailure, CommitRequest, CommitResult } from '../../core/store.js';
+import { PerTurn } from '../per-turn.js';
 import { classifyCommitError, isTransientError, type OwnActionLabel, sdkError } from './failures.js';
 import { DYNAMODB_LIMITS, type SizedWrite } from './limits.js';
 
@@ -35,8 +36,9 @@ export type SendTransaction = (items: TransactWriteItem[]) => Promise<unknown>;
  * its commit id); if not, each commit is sent alone, so that one bad request fails only itself.
  */
 export class CommitGroups {
-  private queue: Waiting[] = [];
-  private scheduled: NodeJS.Immediate | undefined;
+  private readonly queued = new PerTurn<Waiting>((waiting) => {
+    for (const group of pack(waiting)) this.track(this.sendGroup(group));
+  });
   private readonly sending = new Set<Promise<void>>();
 
   /** `grouped` false: each commit is sent at once, on its own. */
@@ -52,23 +54,14 @@ export class CommitGroups {
         this.track(this.sendAlone({ ...hop, bytes, resolve }));
         return;
       }
-      this.queue.push({ ...hop, bytes, resolve });
-      this.scheduled ??= setImmediate(() => this.flush());
+      this.queued.add({ ...hop, bytes, resolve });
     });
   }
 
   /** Sends what is queued now and waits until every commit asked for has its answer (the store's close). */
   async drain(): Promise<void> {
-    this.flush();
+    this.queued.flush();
     while (this.sending.size > 0) await Promise.all([...this.sending]);
-  }
-
-  private flush(): void {
-    clearImmediate(this.scheduled);
-    this.scheduled = undefined;
-    const waiting = this.queue;
-    this.queue = [];
-    for (const group of pack(waiting)) this.track(this.sendGroup(group));
   }
 
   private track(sent: Promise<void>): void {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { PerTurn } from '../per-turn.js';
 
 interface Read {
   work: () => unknown;
@@ -15,8 +16,7 @@ interface Read {
  * throws fails alone.
  */
 export class ReadBatch {
-  private queue: Read[] = [];
-  private scheduled = false;
+  private readonly queued = new PerTurn<Read>((reads) => this.run(reads));
   private readonly begin: Database.Statement;
   private readonly commit: Database.Statement;
 
@@ -28,21 +28,17 @@ export class ReadBatch {
   /** Runs `work` (synchronous statements of the same database) in the next batch, resolving with its result. */
   submit<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.queued.add({ work, resolve: resolve as (value: unknown) => void, reject });
     });
   }
 
   /** Runs everything queued now (also used by close, so that no caller is left waiting). */
   flush(): void {
-    this.scheduled = false;
-    const reads = this.queue;
-    if (reads.length === 0) return;
-    this.queue = [];
-    // Alone in its turn, or inside someone's transaction (never from setImmediate, but close may come anywhere):
+    this.queued.flush();
+  }
+
+  private run(reads: Read[]): void {
+    // Alone in its turn, or inside someone's transaction (never at the turn's end, but close may come anywhere):
     // the read runs as it is.
     const grouped = reads.length > 1 && !this.db.inTransaction;
     if (grouped) {

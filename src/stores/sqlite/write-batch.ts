@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { PerTurn } from '../per-turn.js';
 
 /**
  * A unit of work: a better-sqlite3 transaction function (so that inside a batch it runs as a savepoint, and
@@ -42,8 +43,7 @@ class WriteFailed {}
  * writes landing on the same pages (the newest tokens, an index's tail) share when they commit together.
  */
 export class WriteBatch {
-  private queue: Job[] = [];
-  private scheduled = false;
+  private readonly queued = new PerTurn<Job>((jobs) => this.run(jobs));
   private readonly runAll: Database.Transaction<(jobs: Job[]) => Outcome[]>;
   private readonly runBare: Database.Transaction<(jobs: Job[]) => unknown[]>;
 
@@ -89,18 +89,12 @@ export class WriteBatch {
    */
   submit<A extends unknown[], T>(tx: Database.Transaction<(...args: A) => T>, ...args: A): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({
+      this.queued.add({
         tx: tx as unknown as Job['tx'],
         args,
         resolve: resolve as (value: unknown) => void,
         reject,
       });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // setImmediate, not a microtask: it runs after the poll phase, once every connection that had data
-        // in this turn has reached its commit.
-        setImmediate(() => this.flush());
-      }
     });
   }
 
@@ -116,19 +110,22 @@ export class WriteBatch {
 
   /** Runs everything queued now (also used by close, so that no caller is left waiting). */
   flush(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      if (this.queue.length === 1) {
-        // Alone in its turn (a sequential caller): its own transaction, without a savepoint around it.
-        const job = this.queue.pop()!;
-        try {
-          job.resolve(call(job, 'immediate'));
-        } catch (error) {
-          job.reject(error);
-        }
-        return;
+    this.queued.flush();
+  }
+
+  private run(queue: Job[]): void {
+    if (queue.length === 1) {
+      // Alone in its turn (a sequential caller): its own transaction, without a savepoint around it.
+      const job = queue[0]!;
+      try {
+        job.resolve(call(job, 'immediate'));
+      } catch (error) {
+        job.reject(error);
       }
-      const jobs = this.queue.splice(0, this.maxJobs);
+      return;
+    }
+    for (let start = 0; start < queue.length; start += this.maxJobs) {
+      const jobs = queue.slice(start, start + this.maxJobs);
       let outcomes: Outcome[];
       try {
         outcomes = this.runBareFirst(jobs);
