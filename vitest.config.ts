@@ -14,6 +14,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
  * The soak (test/soak) runs on its own afterwards: vitest.soak.config.ts.
  */
 const UNIT = [
+  'test/amqp/confirmed-channel.test.ts',
   'test/amqp/units.test.ts',
   'test/console/api-types.test.ts',
   'test/console/api.test.ts',

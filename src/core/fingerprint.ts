@@ -41,7 +41,7 @@ function write(value: unknown, at: Array<string | number>): string {
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) throw refused(at, 'is not a plain JSON object');
       const record = value as Record<string, unknown>;
-      const keys = Object.keys(record).sort();
+      const keys = sortedKeys(record);
       let out = '{';
       for (const key of keys) {
         const item = record[key];
@@ -56,6 +56,23 @@ function write(value: unknown, at: Array<string | number>): string {
     default:
       throw refused(at, `has type ${typeof value}, which JSON cannot carry`);
   }
+}
+
+/**
+ * The object's keys in code-unit order. Payloads have few keys, and for a handful an insertion sort in place costs
+ * less than Array.prototype.sort, which sets up work arrays of its own on every call (on the gateway's ingress,
+ * a tenth of the bytes its own code allocated per request).
+ */
+function sortedKeys(record: object): string[] {
+  const keys = Object.keys(record);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** Printable ASCII other than `"` and `\\`: such a string is quoted as it is. */

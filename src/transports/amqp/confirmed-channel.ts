@@ -48,22 +48,28 @@ export class ConfirmedChannel {
     return this.open;
   }
 
+  /** Resolves once the broker confirms; rejects with what `publishOne` would have resolved with. */
   async publish(message: OutgoingMessage): Promise<void> {
+    const failure = await this.publishOne(message);
+    if (failure) throw failure;
+  }
+
+  /**
+   * One message, with a timer of its own: undefined once the broker confirms it, or the DispatchFailedError of
+   * `publish`. Never rejects. The path of every single send (the gateway's ingress, a relay's lone token), so it
+   * allocates only the entry, one settle function and the timer.
+   */
+  async publishOne(message: OutgoingMessage): Promise<DispatchFailedError | undefined> {
     while (this.draining) await this.draining;
-    const details = detailsOf(message);
-    if (!this.open) throw closed(details);
-    await new Promise<void>((resolve, reject) => {
-      const entry: AwaitingConfirm = { messageId: details.messageId };
-      let settled = false;
+    if (!this.open) return closed(detailsOf(message));
+    return new Promise((resolve) => {
+      const entry: AwaitingConfirm = { messageId: message.properties.messageId };
+      const timer = setTimeout(() => settle(this.unconfirmed(detailsOf(message))), this.confirmTimeoutMs);
       const settle = (error?: DispatchFailedError) => {
-        if (settled) return;
-        settled = true;
+        if (!this.awaiting.delete(entry)) return;
         clearTimeout(timer);
-        this.awaiting.delete(entry);
-        if (error) reject(error);
-        else resolve();
+        resolve(error);
       };
-      const timer = setTimeout(() => settle(this.unconfirmed(details)), this.confirmTimeoutMs);
       this.awaiting.add(entry);
       this.hand(message, entry, settle);
     });

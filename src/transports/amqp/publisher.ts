@@ -119,7 +119,9 @@ export class AmqpPublisher implements SignalSender {
       });
     }
     if (this.closed) throw new ClosedError('AMQP publisher');
-    const sending = this.publishConfirmed(token, destination.exchange, destination.routingKey);
+    const sending = this.publishConfirmed(
+      messageForToken(token, destination.exchange, destination.routingKey),
+    );
     this.sending.add(sending);
     try {
       await sending;
@@ -170,9 +172,16 @@ export class AmqpPublisher implements SignalSender {
     await this.channel.stop(() => settleWithin(this.sending, timeoutMs));
   }
 
-  private async publishConfirmed(token: TokenRecord, exchange: string, routingKey: string): Promise<void> {
-    const message = messageForToken(token, exchange, routingKey);
-    const [failure] = await this.publishAll([message]);
+  /**
+   * One message (`publishAll`'s path, without its arrays): on the open channel at once, and once more on the channel
+   * that replaces it if it never left.
+   */
+  private async publishConfirmed(message: OutgoingMessage): Promise<void> {
+    const channel = this.channel.current;
+    let failure = channel ? await channel.publishOne(message) : (await this.publishOnce([message]))[0];
+    if (failure instanceof DispatchFailedError && failure.details.sent === false) {
+      [failure] = await this.publishOnce([message]);
+    }
     if (failure) throw failure;
   }
 
