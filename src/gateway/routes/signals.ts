@@ -18,7 +18,10 @@ export const TOKEN_HEADER = 'exactly-once-token';
  * any other answer means "retry with the same token", which is always safe.
  */
 export const signalRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (app, ctx) => {
-  const byRoute = new Map(ctx.config.bridges.ingress.map((r) => [r.route, r]));
+  // Each route with its endpoint name (metrics, logs), built once rather than on every request.
+  const byRoute = new Map(
+    ctx.config.bridges.ingress.map((route) => [route.route, { route, endpoint: `ingress:${route.route}` }]),
+  );
 
   app.post(
     '/v1/signals/:route',
@@ -36,17 +39,16 @@ export const signalRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (ap
     },
     async (request, reply) => {
       const started = performance.now();
-      const route = byRoute.get(request.params.route);
-      if (!route)
+      const ingress = byRoute.get(request.params.route);
+      if (!ingress)
         throw new ProblemError('route-not-found', `no ingress route "${request.params.route}" is configured`);
-      const endpoint = `ingress:${route.route}`;
+      const { route, endpoint } = ingress;
       const header = request.headers[TOKEN_HEADER];
       const tokenId = requireTokenId(typeof header === 'string' ? header : undefined);
       if (request.body === undefined) throw new ProblemError('validation', 'the signal needs a JSON body');
       const payload = request.body as JsonValue;
       const token = await checkToken(ctx, endpoint, tokenId, fingerprintOf(payload));
       checkDestination(ctx, endpoint, token, route);
-      const fields = signalFields(endpoint, tokenId, token.conversationId);
       if (!ctx.publisher)
         throw new ProblemError('broker-unavailable', 'the gateway runs without a broker', {
           retryAfterSeconds: 5,
@@ -54,7 +56,10 @@ export const signalRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (ap
       try {
         await ctx.publisher.send(outgoing(token, route, payload));
       } catch (error) {
-        request.log.warn({ ...fields, err: error }, 'ingress publish not confirmed');
+        request.log.warn(
+          { ...signalFields(endpoint, tokenId, token.conversationId), err: error },
+          'ingress publish not confirmed',
+        );
         throw new ProblemError(
           'broker-unavailable',
           'the broker did not confirm the message; retry with the same token',
@@ -66,7 +71,11 @@ export const signalRoutes: FastifyPluginAsyncTypebox<GatewayContext> = async (ap
       }
       ctx.observer.hopCompleted(endpoint, performance.now() - started);
       request.log.info(
-        { ...fields, exchange: route.exchange, routingKey: route.routingKey },
+        {
+          ...signalFields(endpoint, tokenId, token.conversationId),
+          exchange: route.exchange,
+          routingKey: route.routingKey,
+        },
         'signal published',
       );
       return reply.code(202).send({
