@@ -282,6 +282,47 @@ describe('relay (real SQLite store)', () => {
       await store.close();
     }
   });
+
+  it('claims the next batch of a backlog while it sends the current one, and still sends in due order', async () => {
+    const store = new SqliteTokenStore({ filename: ':memory:' });
+    const events: string[] = [];
+    const claiming = new Proxy(store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== 'claimDue') return typeof value === 'function' ? value.bind(target) : value;
+        return (...args: Parameters<typeof store.claimDue>) => {
+          events.push('claim');
+          return store.claimDue(...args);
+        };
+      },
+    });
+    const sender = new RecordingSender();
+    const slowSender: SignalSender = {
+      medium: 'amqp',
+      async send(token) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        events.push('sent');
+        await sender.send(token);
+      },
+    };
+    const dispatcher = new Dispatcher({ store: claiming, senders: [slowSender] });
+    const relay = new Relay({ store: claiming, dispatcher, batchSize: 10, housekeepingEvery: 0 });
+    const now = Date.now();
+    const backlog = Array.from({ length: 25 }, (_, n) =>
+      scheduledToken({ destination: queue, payload: { n } }, { mintedBy: 'e', now }, now - 25 + n),
+    );
+    await store.mint(backlog);
+
+    expect(await relay.runOnce()).toMatchObject({ due: 25, dispatched: 25 });
+    expect(sender.sent).toEqual(backlog.map((t) => t.id));
+    // Sends made before each claim: each batch is claimed before the batch ahead of it is sent (one after the
+    // other, that would be 0, 10, 20).
+    const sentBeforeClaims = events.flatMap((event, i) =>
+      event === 'claim' ? [events.slice(0, i).filter((e) => e === 'sent').length] : [],
+    );
+    expect(sentBeforeClaims).toEqual([0, 0, 10]);
+    await store.close();
+  });
 });
 
 const queue = { medium: 'amqp', exchange: 'x', routingKey: 'k' } as const;
