@@ -270,6 +270,44 @@ export function tokenStoreContract(name: string, createStore: StoreFactory): voi
       await store.close();
     });
 
+    it('commits no, one or several mints with their writes, and names the mint whose id is taken', async () => {
+      const store = await createStore();
+      const child = (n: number) =>
+        pendingToken(
+          { destination: shipping, payload: { n, lines: ['a', 'b'] }, headers: { 'x-trace': `t${n}` } },
+          { mintedBy: 'e', now: 1_700_000_000_000 + n },
+        );
+      const consume = (root: TokenRecord) => ({
+        tokenId: root.id,
+        fingerprint: root.fingerprint as string,
+        consumedBy: 'e',
+      });
+      for (const count of [0, 1, 3]) {
+        const root = await mintRoot(store, { count });
+        const mints = Array.from({ length: count }, (_, i) => child(10 * count + i));
+        const result = await store.commit({
+          consume: consume(root),
+          writes: [{ key: `written-with-${count}`, value: { count } }],
+          mints,
+          now: Date.now(),
+        });
+        expect(result).toEqual({ ok: true });
+        expect((await store.getToken(root.id))?.status).toBe('consumed');
+        expect((await store.readState(`written-with-${count}`))?.value).toEqual({ count });
+        for (const minted of mints) expect(await store.getToken(minted.id)).toEqual(minted);
+      }
+      const taken = (await store.getToken((await mintRoot(store)).id)) as TokenRecord;
+      for (const mints of [[taken], [child(90), taken]]) {
+        const root = await mintRoot(store, { clash: mints.length });
+        const clash = await store.commit({ consume: consume(root), writes: [], mints, now: Date.now() });
+        expect(clash).toEqual({ ok: false, failure: { kind: 'mint-collision', tokenId: taken.id } });
+        expect((await store.getToken(root.id))?.status).toBe('pending');
+        for (const minted of mints)
+          if (minted !== taken) expect(await store.getToken(minted.id)).toBeUndefined();
+      }
+      await store.close();
+    });
+
     it('re-runs the handler on fresh state after a version conflict', async () => {
       const store = await createStore();
       const root = await mintRoot(store, { n: 1 });

@@ -2,6 +2,7 @@ import type { PoolClient } from 'pg';
 import { InvalidArgumentError, StoreFailureError } from '../../core/errors.js';
 import type { CommitFailure, ConsumeRequest, StateWrite } from '../../core/store.js';
 import { LIVE_STATUSES, type StoredResponse, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { tokenValues } from '../token-tuple.js';
 import { exec } from './connection.js';
 import { compareText, tokenColumns } from './rows.js';
 import type { Statements } from './statements.js';
@@ -47,11 +48,18 @@ export async function stage(
   if (writes.length === 0 && mints.length === 0 && response === undefined) return undefined;
   // In key order: two hops writing the same keys lock them in the same order.
   const ordered = writes.length > 1 ? [...writes].sort((a, b) => compareText(a.key, b.key)) : writes;
-  const { rows } = await exec(client, sql.stage, [
+  // The statement's shape by the number of mints: a hop emitting one signal, the usual case, sends one row.
+  const [statement, minting] =
+    mints.length === 0
+      ? [sql.stageNone, []]
+      : mints.length === 1
+        ? [sql.stageOne, tokenValues(mints[0] as TokenRecord)]
+        : [sql.stage, tokenColumns(mints)];
+  const { rows } = await exec(client, statement, [
     ordered.map((w) => w.key),
     ordered.map((w) => (w.value === undefined ? null : JSON.stringify(w.value))),
     ordered.map((w) => w.expectedVersion ?? null),
-    ...tokenColumns(mints),
+    ...minting,
     response?.tokenId ?? null,
     response ? JSON.stringify(response.value) : null,
   ]);

@@ -40,9 +40,14 @@ export const INSERT_TYPES: readonly string[] = [
   'text',
 ];
 
+/** Which of INSERT_COLUMNS are json: sent as text, cast back to json on insert. */
+export const INSERT_JSON: readonly boolean[] = INSERT_COLUMN_LIST.map(
+  (_, i) => TOKEN_FIELD_LIST[i]?.type === 'json',
+);
+
 /** What the insert selects from the unnested arrays: INSERT_COLUMNS, json ones cast back to json. */
 export const INSERT_SELECT = INSERT_COLUMN_LIST.map((column, i) =>
-  TOKEN_FIELD_LIST[i]?.type === 'json' ? `${column}::json` : column,
+  INSERT_JSON[i] ? `${column}::json` : column,
 ).join(', ');
 
 /** Tokens as INSERT_COLUMNS lists them: one array per column, one element per token. */
