@@ -39,6 +39,7 @@ const UNIT = [
   'test/gateway/request-loggers.test.ts',
   'test/http/cross-system.test.ts',
   'test/http/delivery.test.ts',
+  'test/http/exchange.test.ts',
   'test/http/problems.test.ts',
   'test/package/**/*.test.ts',
   'test/process/convergence.test.ts',

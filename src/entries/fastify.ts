@@ -1,5 +1,5 @@
 /**
  * `tollgate/fastify`: the HTTP transport. The receiving side is a fastify plugin (fastify is a peer dependency);
- * the sending side (`HttpSignalSender`, `HttpEdgeClient`) uses Node's fetch and loads no fastify.
+ * the sending side (`HttpSignalSender`, `HttpEdgeClient`) uses node:http and loads no fastify.
  */
 export * from '../transports/http/index.js';

@@ -1,6 +1,7 @@
 import { ErrorCodes } from '../../core/errors.js';
 import type { Issuer, TokenRecord } from '../../core/token.js';
 import { HttpDispatchError, parseRetryAfter } from './delivery.js';
+import type { HttpRequestSpec } from './exchange.js';
 import { PROBLEM_CONTENT_TYPE, problemKindOf } from './problems.js';
 
 /**
@@ -11,7 +12,7 @@ export type CredentialResolver = (reference: string) => string | undefined | Pro
 
 /** The request that issues a token at its receiver, built once per delivery. */
 export interface IssueCall {
-  request: { method: 'POST'; url: string; headers: Headers; body: string };
+  request: HttpRequestSpec & { method: 'POST'; body: string };
   /** The issuer's origin, the only part of its address errors and logs name. */
   origin: string;
   credential?: string;
@@ -84,10 +85,10 @@ export async function issueCallFor(
       ...(issuer.credential === undefined ? {} : { credential: issuer.credential }),
       attempts: 0,
     });
-  const headers = new Headers({
+  const headers: Record<string, string> = {
     'content-type': 'application/json',
     accept: `application/json, ${PROBLEM_CONTENT_TYPE}`,
-  });
+  };
   if (issuer.credential !== undefined) {
     if (resolve === undefined) throw refusal(`no credential resolver to resolve "${issuer.credential}"`);
     const secret = await resolve(issuer.credential);
@@ -95,7 +96,7 @@ export async function issueCallFor(
     if (typeof secret !== 'string' || !SENDABLE_SECRET.test(secret)) {
       throw refusal(`credential "${issuer.credential}" resolved to a value that cannot be sent as a key`);
     }
-    headers.set('authorization', `Bearer ${secret}`);
+    headers.authorization = `Bearer ${secret}`;
   }
   const body: Record<string, string> = { id: token.id };
   if (token.fingerprint !== undefined) body.fingerprint = token.fingerprint;
@@ -111,5 +112,5 @@ export async function issueCallFor(
   return call;
 }
 
-/** Visible ASCII only: a header value that fetch would refuse (and quote in its error) is never tried. */
+/** Visible ASCII only: a header value that HTTP would refuse (and quote in its error) is never tried. */
 const SENDABLE_SECRET = /^[\x21-\x7e]{1,4096}$/;
