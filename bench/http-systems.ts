@@ -98,8 +98,8 @@ export async function runCrossSystemHttpBench(options: { hops?: number } = {}): 
     console.log(
       `cross-system / same store: throughput ${ratio(cross.perSecond, same.perSecond)}x (target >= 0.6), ` +
         `p50 ${ratio(cross.p50Ms, same.p50Ms)}x, sender CPU per hop ${ratio(cross.cpuMicrosPerHop, same.cpuMicrosPerHop)}x. ` +
-        'What limits it: the extra round trip (the issue call) before every send, and the receiver inserting ' +
-        'the issued token before its hop consumes it.',
+        'The cross-system hop makes an extra round trip (the issue call) and B inserts the issued token before ' +
+        'its hop consumes it; the same-store hop has A and B take turns at the write lock of one SQLite file.',
     );
     recordTarget({
       id: 'http.cross-system',
