@@ -216,7 +216,7 @@ async function floorVsTollgate(wire: WireCounter, hops: number): Promise<number>
     await pool.end();
   }
   printTable(
-    `PostgreSQL: one hop = consume 1 token + write 1 user-table row + mint 1 token, pool ${POOL} on both sides; Tollgate includes its cheap-check read (target: ratio >= 0.9)`,
+    `PostgreSQL: one hop = consume 1 token + write 1 user-table row + mint 1 token, pool ${POOL} on both sides; Tollgate reads the token as its consume returns it (target: ratio >= 0.9)`,
     rows,
   );
   printTable('PostgreSQL hop: statements per signal (counted at the wire)', counts);
