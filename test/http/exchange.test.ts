@@ -117,7 +117,7 @@ describe('HTTP sender over node:http', () => {
     expect(at.seen).toHaveLength(0);
   });
 
-  it('closes its keep-alive connections on close(), so that they do not hold the process open', async () => {
+  it('ends its idle keep-alive connections on close(), not leaving them to the peer to time out', async () => {
     const at = await peer((_, __, res) => processed(res));
     const sending = sender();
     await sending.deliver(tokenFor(at.url));
