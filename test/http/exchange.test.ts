@@ -98,6 +98,21 @@ describe('HTTP sender over node:http', () => {
     expect(at.seen.map((request) => request.headers['exactly-once-token'])).toEqual([token.id, token.id]);
   });
 
+  it('sends again at once on a new connection when a kept-alive one turns out closed, within the same attempt', async () => {
+    const at = await peer((_, __, res) => processed(res));
+    const sending = sender({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    await sending.deliver(tokenFor(at.url));
+    // The peer drops the idle connection the moment the next request arrives on it, before reading it: the race
+    // of a client reusing a connection its peer is closing.
+    const [idle] = at.sockets;
+    idle?.prependListener('data', () => idle.destroy());
+    const token = tokenFor(at.url);
+    const delivery = await sending.deliver(token);
+    expect(delivery).toMatchObject({ outcome: 'processed', attempts: 1 });
+    expect(at.sockets).toHaveLength(2);
+    expect(at.seen.at(-1)?.headers['exactly-once-token']).toBe(token.id);
+  });
+
   it('names the timeout as the cause of an attempt the peer never answered', async () => {
     const at = await peer(() => undefined);
     const error = await sender({ retry: { attempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, timeoutMs: 100 })

@@ -46,8 +46,10 @@ export class NodeHttpExchange {
     https: new https.Agent({ keepAlive: true }),
   };
 
-  readonly exchange: HttpExchange = (request, signal) =>
-    new Promise<HttpAnswer>((resolve, reject) => {
+  readonly exchange: HttpExchange = (request, signal) => this.send(request, signal, true);
+
+  private send(request: HttpRequestSpec, signal: AbortSignal, mayResend: boolean): Promise<HttpAnswer> {
+    return new Promise<HttpAnswer>((resolve, reject) => {
       const secure = request.url.startsWith('https:');
       const headers =
         request.body === undefined
@@ -55,7 +57,9 @@ export class NodeHttpExchange {
           : { ...request.headers, 'content-length': String(Buffer.byteLength(request.body)) };
       const fail = (error: unknown) => reject(signal.aborted ? signal.reason : error);
       const options = { method: request.method, headers, signal };
+      let answering = false;
       const answered = (response: http.IncomingMessage) => {
+        answering = true;
         let body = '';
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => {
@@ -72,9 +76,22 @@ export class NodeHttpExchange {
       const outgoing = secure
         ? https.request(request.url, { ...options, agent: this.agents.https }, answered)
         : http.request(request.url, { ...options, agent: this.agents.http }, answered);
-      outgoing.once('error', fail);
+      outgoing.once('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive connection the peer closed while idle fails the first request written to it. The request
+        // goes once more, on a new connection, within the same attempt: sending a signal again is always safe.
+        if (
+          mayResend &&
+          !answering &&
+          !signal.aborted &&
+          outgoing.reusedSocket &&
+          error.code === 'ECONNRESET'
+        ) {
+          resolve(this.send(request, signal, false));
+        } else fail(error);
+      });
       outgoing.end(request.body);
     });
+  }
 
   /** Closes the idle keep-alive connections; requests still running end on their own signal. */
   close(): void {
