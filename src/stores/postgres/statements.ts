@@ -25,6 +25,11 @@ function tokenRow(first: number): string {
   return INSERT_TYPES.map((type, i) => `$${first + i}::${type}${INSERT_JSON[i] ? '::json' : ''}`).join(', ');
 }
 
+/** One token, as one row of scalar parameters from `$first` on. */
+function insertToken(s: string, first: number): string {
+  return `INSERT INTO ${s}.tokens (${INSERT_COLUMNS}) VALUES (${tokenRow(first)})`;
+}
+
 /** One array parameter per column, one element per token: the same statement for any number of tokens. */
 function insertTokens(s: string, first: number): string {
   return `INSERT INTO ${s}.tokens (${INSERT_COLUMNS})
@@ -50,7 +55,7 @@ function stageText(s: string, mints: MintShape): string {
     mints === 'none'
       ? ''
       : `minted AS (
-        ${mints === 'one' ? `INSERT INTO ${s}.tokens (${INSERT_COLUMNS}) VALUES (${tokenRow(4)})` : insertTokens(s, 4)}
+        ${mints === 'one' ? insertToken(s, 4) : insertTokens(s, 4)}
         ON CONFLICT (id) DO NOTHING RETURNING id
       ),`;
   return `WITH w AS (
@@ -104,10 +109,9 @@ export function statements(s: string) {
     ),
     existingIds: statement('existing_ids', `SELECT id FROM ${s}.tokens WHERE id = ANY($1::text[])`),
     mint: statement('mint', insertTokens(s, 1)),
-    mintUnlessTaken: statement(
-      'mint_unless_taken',
-      `${insertTokens(s, 1)} ON CONFLICT (id) DO NOTHING RETURNING id`,
-    ),
+    mintOne: statement('mint_one', insertToken(s, 1)),
+    // Issuing: one token, unless its id is taken.
+    issueOne: statement('issue_one', `${insertToken(s, 1)} ON CONFLICT (id) DO NOTHING RETURNING id`),
     // The conditional consume: exists, live, not expired, fingerprint matches. Under READ COMMITTED a concurrent
     // copy blocks on the row lock, then re-checks the condition on the committed row: it finds it consumed.
     // Tombstones drop payload and headers: the guarantee needs only the id and status.
