@@ -65,7 +65,7 @@ export class NodeHttpExchange {
         response.on('data', (chunk: string) => {
           body += chunk;
         });
-        response.once('error', fail);
+        response.on('error', fail);
         response.once('close', () => {
           if (!response.complete) fail(new Error('the connection closed before the whole answer arrived'));
         });
@@ -76,16 +76,13 @@ export class NodeHttpExchange {
       const outgoing = secure
         ? https.request(request.url, { ...options, agent: this.agents.https }, answered)
         : http.request(request.url, { ...options, agent: this.agents.http }, answered);
-      outgoing.once('error', (error: NodeJS.ErrnoException) => {
+      // `on`, not `once`: a second error event without a listener would throw out of the process.
+      outgoing.on('error', (error: NodeJS.ErrnoException) => {
         // A kept-alive connection the peer closed while idle fails the first request written to it. The request
         // goes once more, on a new connection, within the same attempt: sending a signal again is always safe.
-        if (
-          mayResend &&
-          !answering &&
-          !signal.aborted &&
-          outgoing.reusedSocket &&
-          error.code === 'ECONNRESET'
-        ) {
+        const stale = !answering && outgoing.reusedSocket && error.code === 'ECONNRESET';
+        if (mayResend && stale && !signal.aborted) {
+          mayResend = false;
           resolve(this.send(request, signal, false));
         } else fail(error);
       });
