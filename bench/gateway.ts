@@ -91,7 +91,13 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   try {
     const baselinePort = await stablePort();
     baseline = await startChild(
-      [...runtimeArgs(), BENCH_FILE, BASELINE_FLAG, String(baselinePort)],
+      [
+        ...runtimeArgs(),
+        ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, 'baseline')}`] : []),
+        BENCH_FILE,
+        BASELINE_FLAG,
+        String(baselinePort),
+      ],
       `http://127.0.0.1:${baselinePort}`,
       {},
     );
@@ -147,7 +153,10 @@ export async function runGatewayBench(options: GatewayBenchOptions = {}): Promis
   } finally {
     await stopChild(gateway.process);
     if (baseline) await stopChild(baseline.process);
-    if (profileDir) summariseGatewayProfile(profileDir);
+    if (profileDir) {
+      summariseProfile('the gateway', profileDir);
+      summariseProfile('the plain baseline', join(profileDir, 'baseline'));
+    }
     await cleanupBroker();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -234,14 +243,15 @@ function ensureBuilt(): void {
   }
 }
 
-/** The gateway's `--cpu-prof` profile (its whole life, start-up included: a small part of it). */
-function summariseGatewayProfile(dir: string): void {
+/** A contender's `--cpu-prof` profile (its whole life, start-up included: a small part of it). */
+function summariseProfile(whose: string, dir: string): void {
+  if (!existsSync(dir)) return;
   const newest = readdirSync(dir)
     .filter((name) => name.endsWith('.cpuprofile'))
     .map((name) => join(dir, name))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!newest) return;
-  console.log(`\nCPU profile of the gateway: ${newest}`);
+  console.log(`\nCPU profile of ${whose}: ${newest}`);
   printSummary(JSON.parse(readFileSync(newest, 'utf8')));
 }
 
