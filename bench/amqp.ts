@@ -28,7 +28,7 @@ import { queueDestination } from '../src/transports/amqp/destination.js';
 import { messageForToken } from '../src/transports/amqp/message.js';
 import { createAmqpTollgate } from '../src/transports/amqp/tollgate.js';
 import { declareConsumerQueue } from '../src/transports/amqp/topology.js';
-import { fmt, percentile, printTable, ratio } from './measure.js';
+import { fmt, percentile, printTable, ratio, settle } from './measure.js';
 import { profiled } from './profile.js';
 import { recordTarget } from './results.js';
 
@@ -58,6 +58,12 @@ interface HopResult {
   cpuMsPerHop: number;
 }
 
+/** Both contenders start their round settled: the backend's own leavings cleared, or the garbage alone. */
+function settleRound(backend: Backend, config: StoreConfig): void {
+  if (backend.settle) backend.settle(config);
+  else settle();
+}
+
 /** One contender: consumes `inQueue`, does the hop, emits to `outQueue`. */
 interface Contender {
   /** The input message for hop i (for Tollgate: carrying a pre-minted token; minting is not timed). */
@@ -80,6 +86,8 @@ interface Backend {
   hopWrite?(config: StoreConfig): HopWrite;
   /** Creates what the writes need besides the store's own tables (called once the store has opened). */
   prepare?(config: StoreConfig): Promise<void>;
+  /** Clears what the setup wrote before the clock starts (`settle`); default: the garbage only. */
+  settle?(config: StoreConfig): void;
   /** Drops everything the backend's configs created. */
   cleanup?(): Promise<void>;
 }
@@ -88,6 +96,9 @@ function sqliteBackend(dir: string): Backend {
   return {
     name: 'SQLite',
     config: () => ({ kind: 'sqlite', filename: join(dir, `${newTokenId()}.db`) }),
+    settle(config) {
+      if (config.kind === 'sqlite') settle(config.filename);
+    },
     plainWriter(config) {
       if (config.kind !== 'sqlite') throw new Error('expected a SQLite config');
       // The same file settings as SqliteTokenStore, so the comparison is about Tollgate, not about SQLite tuning.
@@ -241,6 +252,7 @@ async function exactlyOnce(
       Date.now(),
     );
   }
+  settleRound(backend, config);
   const tollgate = await createAmqpTollgate({ url: AMQP_URL, store, name: 'tollgate-bench' });
   await tollgate.consume<{ i: number }>(
     inQueue,
@@ -268,6 +280,7 @@ async function atLeastOnce(backend: Backend, inQueue: string, outQueue: string):
   await (await openStore(config)).close();
   await backend.prepare?.(config);
   const writer = backend.plainWriter(config);
+  settleRound(backend, config);
   const connection = await connect(AMQP_URL);
   const channel = await connection.createConfirmChannel();
   let closing = false;

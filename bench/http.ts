@@ -11,8 +11,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { newTokenId } from '../src/core/ids.js';
@@ -21,7 +19,7 @@ import type { TokenRecord } from '../src/core/token.js';
 import { SqliteTokenStore } from '../src/stores/sqlite/sqlite-store.js';
 import { tollgateOf, tollgatePlugin } from '../src/transports/http/index.js';
 import { runCrossSystemHttpBench } from './http-systems.js';
-import { fmt, printTable, ratio } from './measure.js';
+import { fmt, printTable, ratio, settle } from './measure.js';
 import { runtimeArgs } from './paths.js';
 import { profiled } from './profile.js';
 import { recordTarget } from './results.js';
@@ -117,6 +115,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<void
           ? (await premint(store, plan.url, requests)).map((t) => t.id)
           : Array.from({ length: requests }, () => newTokenId());
       writeFileSync(tokensFile, ids.join('\n'));
+      // The premint's WAL pages and garbage, cleared before the clock starts (both routes alike).
       settle(plainDb);
       return async () => {
         const cpuBefore = process.cpuUsage();
@@ -198,22 +197,6 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<void
   // The hop between systems with separate stores (issue + send) against the same-store hop.
   await runCrossSystemHttpBench(options.requests ? { hops: Math.ceil(options.requests / 4) } : {});
 }
-
-/**
- * Clears what a round's setup leaves behind before its clock starts, so that the round pays only for its requests:
- * the WAL pages the premint wrote (else the store's checkpoint worker copies them during the round, on the same
- * two cores) and the setup's garbage (20 000 token records). Both routes settle alike.
- */
-function settle(db: Database.Database): void {
-  db.pragma('wal_checkpoint(PASSIVE)');
-  collectGarbage();
-}
-
-/** A full collection, through V8's `gc` exposed for this process (the bench runs without --expose-gc). */
-const collectGarbage: () => void = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
 
 /** One token per request, minted before the clock starts (as an edge client would have, earlier). */
 async function premint(store: SqliteTokenStore, url: string, count: number): Promise<TokenRecord[]> {

@@ -1,4 +1,7 @@
 /** Small shared helpers for the benchmarks: timing loops, percentiles, table printing. */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import Database from 'better-sqlite3';
 import { recordTable } from './results.js';
 
 export interface Measurement {
@@ -54,3 +57,27 @@ export function printTable(title: string, rows: Array<Record<string, string | nu
 
 export const fmt = (n: number, digits = 0) => n.toFixed(digits);
 export const ratio = (a: number, b: number) => (b === 0 ? 'n/a' : (a / b).toFixed(2));
+
+/**
+ * Clears what a round's setup left behind before its clock starts, so that the round pays only for its own work:
+ * the WAL pages the setup wrote to a SQLite file (checkpointed through `sqlite`, an open connection or the file's
+ * name), which the store's checkpoint worker would otherwise copy during the round on the same two cores, and the
+ * setup's garbage (its pre-minted token records), which V8 would otherwise collect then.
+ */
+export function settle(sqlite?: Database.Database | string): void {
+  if (typeof sqlite === 'string') {
+    const db = new Database(sqlite, { fileMustExist: true });
+    try {
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } finally {
+      db.close();
+    }
+  } else sqlite?.pragma('wal_checkpoint(PASSIVE)');
+  collectGarbage();
+}
+
+/** A full collection, through V8's `gc` exposed for this process (the benches run without --expose-gc). */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
