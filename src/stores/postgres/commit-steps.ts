@@ -34,8 +34,8 @@ export async function classifyUnconsumable(
 }
 
 /**
- * What the handler staged, in one statement: the state writes (optimistic versions), the mints, and the
- * answer kept on the consumed token. Returns the first refusal, if any; the caller then rolls back, so it does
+ * What the handler staged, in one statement with only the parts it needs: the state writes (optimistic
+ * versions), the mints, and the answer kept on the consumed token. Returns the first refusal, if any; the caller then rolls back, so it does
  * not matter that the statement's other parts ran.
  */
 export async function stage(
@@ -48,21 +48,25 @@ export async function stage(
   if (writes.length === 0 && mints.length === 0 && response === undefined) return undefined;
   // In key order: two hops writing the same keys lock them in the same order.
   const ordered = writes.length > 1 ? [...writes].sort((a, b) => compareText(a.key, b.key)) : writes;
-  // The statement's shape by the number of mints: a hop emitting one signal, the usual case, sends one row.
-  const [statement, minting] =
-    mints.length === 0
-      ? [sql.stageNone, []]
-      : mints.length === 1
-        ? [sql.stageOne, tokenValues(mints[0] as TokenRecord)]
-        : [sql.stage, tokenColumns(mints)];
-  const { rows } = await exec(client, statement, [
-    ordered.map((w) => w.key),
-    ordered.map((w) => (w.value === undefined ? null : JSON.stringify(w.value))),
-    ordered.map((w) => w.expectedVersion ?? null),
-    ...minting,
-    response?.tokenId ?? null,
-    response ? JSON.stringify(response.value) : null,
-  ]);
+  const mintShape = mints.length === 0 ? 'none' : mints.length === 1 ? 'one' : 'many';
+  const statement = sql.stage({
+    writes: ordered.length > 0,
+    mints: mintShape,
+    answer: response !== undefined,
+  });
+  const values: unknown[] = [];
+  if (ordered.length > 0) {
+    values.push(
+      ordered.map((w) => w.key),
+      ordered.map((w) => (w.value === undefined ? null : JSON.stringify(w.value))),
+      ordered.map((w) => w.expectedVersion ?? null),
+    );
+  }
+  // A hop emitting one signal, the usual case, sends one row of scalars: cheaper to encode, parse and plan.
+  if (mintShape === 'one') values.push(...tokenValues(mints[0] as TokenRecord));
+  else if (mintShape === 'many') values.push(...tokenColumns(mints));
+  if (response) values.push(response.tokenId, JSON.stringify(response.value));
+  const { rows } = await exec(client, statement, values);
   const [held, present, minted] = (rows[0] ?? [[], [], []]) as [string[], string[], string[]];
   for (const { key, value, expectedVersion } of ordered) {
     if (expectedVersion === undefined) continue;

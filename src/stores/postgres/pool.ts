@@ -35,6 +35,8 @@ export class StoreConnections {
       max: settings.poolSize,
       connectionTimeoutMillis: settings.connectTimeoutMs,
       application_name: 'tollgate',
+      // Statements sent without waiting for the one before go out at once (a hop's BEGIN and consume).
+      pipeline: true,
       keepAlive: true,
       keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
       idle_in_transaction_session_timeout: settings.idleInTransactionTimeoutMs,

@@ -40,7 +40,7 @@ import { StoreConnections } from './pool.js';
 import { byMintedAtThenId, tokenColumns } from './rows.js';
 import { claimDue, revokeStaged } from './scheduling.js';
 import { DEFAULT_SCHEMA, migrationSql, qualifier, SCHEMA_VERSION } from './schema.js';
-import { type Statements, statements } from './statements.js';
+import { BEGIN_HOP, type Statements, statements } from './statements.js';
 
 // Other modules import the handler's transaction and the options from here.
 export type { PgTx } from './hop-transaction.js';
@@ -345,8 +345,11 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
     try {
       // 1. Consume first: from here on the token's row is locked until commit or rollback.
       try {
-        await client.query('BEGIN');
-        const consumed = await exec(client, this.sql.consumeReading, this.consumeValues(consume, now, false));
+        // BEGIN and the consume go out together: one round trip where the connection pipelines.
+        const [, consumed] = await settledBoth(
+          client.query(BEGIN_HOP),
+          exec(client, this.sql.consumeReading, this.consumeValues(consume, now, false)),
+        );
         const prior = consumed.rows[0] as TokenTuple | undefined;
         if (prior === undefined) {
           const failure = await classifyUnconsumable(client, this.sql, consume, now);
@@ -458,6 +461,14 @@ async function readStateOn(client: PoolClient, sql: Statements, key: string): Pr
   const { rows } = await exec(client, sql.getState, [key]);
   const row = rows[0] as [string, number] | undefined;
   return row ? { key, value: JSON.parse(row[0]) as JsonValue, version: row[1] } : undefined;
+}
+
+/** Both answers, once both have come; the first failure if either failed (no answer left unawaited). */
+async function settledBoth<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
 }
 
 /** PostgreSQL text cannot hold NUL: no stored id has one, so a lookup by such an id finds nothing. */

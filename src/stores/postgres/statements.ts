@@ -9,6 +9,17 @@ const IN_FLIGHT = `('${IN_FLIGHT_STATUSES.join("','")}')`;
 const ENDED = "('consumed','expired','revoked')";
 const REVOCABLE = `('${sourcesOf('revoked').join("','")}')`;
 
+/**
+ * A setting that only a hop's own BEGIN sets, for its transaction alone (SET LOCAL ends with the transaction).
+ * The hop sends its consume right behind BEGIN without waiting for BEGIN's answer; the consume matches only where
+ * the setting is on, so that, were BEGIN ever refused, the consume would change nothing instead of committing on
+ * its own.
+ */
+const HOP_OPEN = 'tollgate.hop_open';
+
+/** Opens a hop's transaction (simple protocol: were BEGIN refused, the SET would not run). */
+export const BEGIN_HOP = `BEGIN; SET LOCAL ${HOP_OPEN} = 'on'`;
+
 export interface Statement {
   readonly name: string;
   readonly text: string;
@@ -40,25 +51,33 @@ function insertTokens(s: string, first: number): string {
 /** How a stage statement takes its mints: none, one row of scalars, or one array per column. */
 type MintShape = 'none' | 'one' | 'many';
 
+/** The parts a stage statement has: each part costs the server its plan nodes even when it has no rows. */
+export interface StageShape {
+  /** State writes (the store's key-value table). */
+  readonly writes: boolean;
+  readonly mints: MintShape;
+  /** An answer kept on the consumed token. */
+  readonly answer: boolean;
+}
+
+const NO_KEYS = 'ARRAY[]::text[]';
+
 /**
- * What a handler staged, as one statement. $1-$3 are the writes (key, value or NULL to delete, expected version
- * or NULL for a blind write); then the tokens to mint, one parameter per insert column (scalars for 'one',
- * arrays for 'many', none for 'none'); then the consumed token and its stored answer.
- * Answers the keys whose conditional write held, the keys present that a delete at version 0 expected absent,
- * and the ids minted. Its parts touch distinct rows, so running them side by side is safe.
+ * What a handler staged, as one statement with only the parts it needs. Its parameters, in order and only for
+ * the parts present: the writes (key, value or NULL to delete, expected version or NULL for a blind write); the
+ * tokens to mint, one parameter per insert column (scalars for 'one', arrays for 'many'); the consumed token
+ * and its stored answer. Answers the keys whose conditional write held, the keys present that a delete at
+ * version 0 expected absent, and the ids minted. Its parts touch distinct rows, so running them side by side is
+ * safe.
  */
-function stageText(s: string, mints: MintShape): string {
-  const afterMints = mints === 'none' ? 4 : 4 + INSERT_TYPES.length;
-  const answerId = `$${afterMints}`;
-  const answer = `$${afterMints + 1}`;
-  const minted =
-    mints === 'none'
-      ? ''
-      : `minted AS (
-        ${mints === 'one' ? insertToken(s, 4) : insertTokens(s, 4)}
-        ON CONFLICT (id) DO NOTHING RETURNING id
-      ),`;
-  return `WITH w AS (
+function stageText(s: string, { writes, mints, answer }: StageShape): string {
+  const parts: string[] = [];
+  let next = 1;
+  let held = NO_KEYS;
+  let present = NO_KEYS;
+  let minted = NO_KEYS;
+  if (writes) {
+    parts.push(`w AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::integer[]) WITH ORDINALITY AS w(key, value, expected, n)
       ),
       put_blind AS (
@@ -83,15 +102,40 @@ function stageText(s: string, mints: MintShape): string {
         DELETE FROM ${s}.state AS st USING w
         WHERE w.value IS NULL AND w.expected > 0 AND st.key = w.key AND st.version = w.expected
         RETURNING st.key
-      ),
-      ${minted}
-      answered AS (
-        UPDATE ${s}.tokens SET response = ${answer}::text::json WHERE id = ${answerId} AND ${answer}::text IS NOT NULL
-      )
-      SELECT
-        ARRAY(SELECT key FROM put_new UNION ALL SELECT key FROM put_at UNION ALL SELECT key FROM delete_at),
-        ARRAY(SELECT st.key FROM ${s}.state AS st JOIN w ON st.key = w.key WHERE w.value IS NULL AND w.expected = 0),
-        ${mints === 'none' ? 'ARRAY[]::text[]' : 'ARRAY(SELECT id FROM minted)'}`;
+      )`);
+    next = 4;
+    held =
+      'ARRAY(SELECT key FROM put_new UNION ALL SELECT key FROM put_at UNION ALL SELECT key FROM delete_at)';
+    present = `ARRAY(SELECT st.key FROM ${s}.state AS st JOIN w ON st.key = w.key
+      WHERE w.value IS NULL AND w.expected = 0)`;
+  }
+  if (mints !== 'none') {
+    const insert = mints === 'one' ? insertToken(s, next) : insertTokens(s, next);
+    parts.push(`minted AS (${insert} ON CONFLICT (id) DO NOTHING RETURNING id)`);
+    next += INSERT_TYPES.length;
+    minted = 'ARRAY(SELECT id FROM minted)';
+  }
+  if (answer) {
+    parts.push(
+      `answered AS (UPDATE ${s}.tokens SET response = $${next + 1}::text::json WHERE id = $${next})`,
+    );
+  }
+  const selected = `SELECT ${held}, ${present}, ${minted}`;
+  return parts.length === 0 ? selected : `WITH ${parts.join(',\n      ')}\n      ${selected}`;
+}
+
+/** The stage statement of each shape, named by its parts and made on first use. */
+function stageStatements(s: string, statement: (name: string, text: string) => Statement) {
+  const made = new Map<string, Statement>();
+  return (shape: StageShape): Statement => {
+    const key = `${shape.writes ? 'writes_' : ''}${shape.mints}${shape.answer ? '_answer' : ''}`;
+    let found = made.get(key);
+    if (!found) {
+      found = statement(`stage_${key}`, stageText(s, shape));
+      made.set(key, found);
+    }
+    return found;
+  };
 }
 
 /** Every statement the store sends, named so that each connection parses and plans it once. */
@@ -123,21 +167,21 @@ export function statements(s: string) {
         AND (fingerprint IS NULL OR fingerprint = $7)`,
     ),
     // The same consume, answering the token as it was before it: an interactive hop needs no read of its own.
+    // It runs only inside a transaction BEGIN_HOP opened.
     consumeReading: statement(
       'consume_reading',
       `UPDATE ${s}.tokens SET status = 'consumed', consumed_at = $2, consumed_by = $3, commit_id = $4,
         response = $5::json, retain_until = $6, payload = NULL, headers = NULL, lease_until = NULL
       FROM (SELECT ${TOKEN_COLUMNS} FROM ${s}.tokens WHERE id = $1 FOR UPDATE) AS prior
-      WHERE ${s}.tokens.id = prior.id AND ${s}.tokens.status IN ${LIVE}
+      WHERE ${s}.tokens.id = prior.id AND current_setting('${HOP_OPEN}', true) = 'on'
+        AND ${s}.tokens.status IN ${LIVE}
         AND (${s}.tokens.expires_at IS NULL OR ${s}.tokens.expires_at > $2)
         AND (${s}.tokens.fingerprint IS NULL OR ${s}.tokens.fingerprint = $7)
       RETURNING ${TOKEN_COLUMN_LIST.map((column) => `prior.${column}`).join(', ')}`,
     ),
     getState: statement('get_state', `SELECT value, version FROM ${s}.state WHERE key = $1`),
-    // What a handler staged, as one statement, in three shapes by the number of tokens it mints (see stage).
-    stage: statement('stage', stageText(s, 'many')),
-    stageOne: statement('stage_one', stageText(s, 'one')),
-    stageNone: statement('stage_none', stageText(s, 'none')),
+    // What a handler staged, as one statement of the shape it needs (see stage).
+    stage: stageStatements(s, statement),
     // A row locked by a hop consuming it is skipped, not waited for: the hop ends it (consumed), or rolls back
     // and leaves it pending for the relay. Waiting would tie a sender to its receiver's handler.
     markDispatched: statement(

@@ -30,7 +30,8 @@ import {
   verdictOf,
 } from '../../../src/stores/postgres/failures.js';
 import { type PgTx, PostgresTokenStore } from '../../../src/stores/postgres/postgres-store.js';
-import { MIGRATION_FILES, migrationSql } from '../../../src/stores/postgres/schema.js';
+import { MIGRATION_FILES, migrationSql, qualifier } from '../../../src/stores/postgres/schema.js';
+import { BEGIN_HOP, statements } from '../../../src/stores/postgres/statements.js';
 import {
   freshSchemaName,
   POSTGRES_TEST_URL,
@@ -462,6 +463,66 @@ describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () 
     expect(await store.readState('own-5/state')).toEqual({ key: 'own-5/state', value: { a: 1 }, version: 1 });
     expect(await store.getToken(child.id)).toEqual(child);
     expect((await store.getToken(token.id))?.response).toEqual(response);
+  });
+
+  it('consumes only inside a transaction its own BEGIN opened, so a consume sent behind a refused BEGIN changes nothing', async () => {
+    const token = await mintRoot(store);
+    const sql = statements(qualifier(store.schema));
+    const values = [token.id, Date.now(), 'ledger', 'c-guard', null, Date.now() + 60_000, token.fingerprint];
+    const consume = { name: sql.consumeReading.name, text: sql.consumeReading.text, values };
+    await withAdmin(async (client) => {
+      // On its own (as if BEGIN had failed), and inside a transaction someone else opened.
+      expect((await client.query(consume)).rowCount).toBe(0);
+      await client.query('BEGIN');
+      expect((await client.query(consume)).rowCount).toBe(0);
+      await client.query('ROLLBACK');
+      expect((await store.getToken(token.id))?.status).toBe('pending');
+      // Behind BEGIN_HOP it consumes; the mark ends with that transaction.
+      await client.query(BEGIN_HOP);
+      expect((await client.query(consume)).rowCount).toBe(1);
+      await client.query('ROLLBACK');
+      await client.query('BEGIN');
+      expect((await client.query(consume)).rowCount).toBe(0);
+      await client.query('ROLLBACK');
+    });
+    expect((await store.getToken(token.id))?.status).toBe('pending');
+  });
+
+  // The staging statement has only the parts a hop needs: every combination of them, committed and read back.
+  const shapes = [false, true].flatMap((writes) =>
+    [0, 1, 2].flatMap((mints) =>
+      [false, true].map((answer) => ({
+        writes,
+        mints,
+        answer,
+        name: `${writes ? 'state writes' : 'no state write'}, ${mints} mints, ${answer ? 'an answer' : 'no answer'}`,
+      })),
+    ),
+  );
+  it.each(shapes)('commits a hop staging $name', async (shape) => {
+    const token = await mintRoot(store);
+    const key = `shape/${token.id}`;
+    const children = Array.from({ length: shape.mints }, (_, i) =>
+      pendingToken({ destination: queue, payload: { child: i } }, { mintedBy: 'ledger', now: 5 }),
+    );
+    const response = { statusCode: 200, headers: {}, body: `{"token":"${token.id}"}` };
+    const outcome = await store.ownData.transact(consumeOf(token), Date.now(), async ({ handle }) => {
+      await credit(handle, key, 1);
+      return hop('done', {
+        writes: shape.writes ? [{ key, value: { n: 1 }, expectedVersion: 0 }] : [],
+        mints: children,
+        ...(shape.answer ? { response } : {}),
+      });
+    });
+    expect(outcome).toEqual({ ok: true, value: 'done' });
+    expect(await balance(key)).toBe(1);
+    expect(await store.readState(key)).toEqual(
+      shape.writes ? { key, value: { n: 1 }, version: 1 } : undefined,
+    );
+    for (const child of children) expect(await store.getToken(child.id)).toEqual(child);
+    const consumed = await store.getToken(token.id);
+    expect(consumed?.status).toBe('consumed');
+    expect(consumed?.response).toEqual(shape.answer ? response : undefined);
   });
 
   it('lets exactly one of 50 concurrent transactions on one token commit', async () => {
