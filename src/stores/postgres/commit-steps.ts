@@ -2,12 +2,17 @@ import type { PoolClient } from 'pg';
 import { InvalidArgumentError, StoreFailureError } from '../../core/errors.js';
 import type { CommitFailure, ConsumeRequest, StateWrite } from '../../core/store.js';
 import { LIVE_STATUSES, type StoredResponse, type TokenRecord, type TokenStatus } from '../../core/token.js';
+import { firstDuplicate } from '../first-duplicate.js';
 import { tokenValues } from '../token-tuple.js';
 import { exec } from './connection.js';
+import { codeOf } from './hop-transaction.js';
 import { compareText, tokenColumns } from './rows.js';
 import type { Statements } from './statements.js';
 
 /* The statements of a commit around its consume, on the commit's connection and inside its transaction. */
+
+/** SQLSTATE 23505. */
+const UNIQUE_VIOLATION = '23505';
 
 /**
  * Why the conditional consume matched no row; read only on that failure path, in the same transaction (the
@@ -35,8 +40,9 @@ export async function classifyUnconsumable(
 
 /**
  * What the handler staged, in one statement with only the parts it needs: the state writes (optimistic
- * versions), the mints, and the answer kept on the consumed token. Returns the first refusal, if any; the caller then rolls back, so it does
- * not matter that the statement's other parts ran.
+ * versions), the mints, and the answer kept on the consumed token. Returns the first version conflict, if any;
+ * the caller then rolls back, so it does not matter that the statement's other parts ran. A taken token id
+ * fails the statement instead (see isTakenId).
  */
 export async function stage(
   client: PoolClient,
@@ -67,22 +73,58 @@ export async function stage(
   else if (mintShape === 'many') values.push(...tokenColumns(mints));
   if (response) values.push(response.tokenId, JSON.stringify(response.value));
   const { rows } = await exec(client, statement, values);
-  const [held, present, minted] = (rows[0] ?? [[], [], []]) as [string[], string[], string[]];
+  const [held, present] = (rows[0] ?? [[], []]) as [string[], string[]];
   for (const { key, value, expectedVersion } of ordered) {
     if (expectedVersion === undefined) continue;
     // A delete at version 0 holds if there is nothing to delete; every other conditional write if it wrote.
     const holds = value === undefined && expectedVersion === 0 ? !present.includes(key) : held.includes(key);
     if (!holds) return { kind: 'version-conflict', key };
   }
-  if (minted.length === mints.length) return undefined;
-  // The first token not inserted: its id was taken, or an earlier token of this commit has the same id.
-  const inserted = new Set(minted);
-  const seen = new Set<string>();
-  for (const token of mints) {
-    if (!inserted.has(token.id) || seen.has(token.id)) return { kind: 'mint-collision', tokenId: token.id };
-    seen.add(token.id);
+  return undefined;
+}
+
+/**
+ * Whether what was staged can be refused by `stage`'s answer rather than by an error: only a conditional state
+ * write can. A stage that cannot is safe to send with the COMMIT right behind it, since any failure of the
+ * statement turns that COMMIT into a rollback.
+ */
+export function refusable(writes: readonly StateWrite[]): boolean {
+  return writes.some((write) => write.expectedVersion !== undefined);
+}
+
+/** Whether a statement failed because an emitted token's id is taken: the tokens table's primary key. */
+export function isTakenId(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    codeOf(error) === UNIQUE_VIOLATION &&
+    'table' in error &&
+    error.table === 'tokens'
+  );
+}
+
+/**
+ * The mint collision a failed stage meant, asked once its transaction has rolled back: the first emitted token
+ * whose id an earlier one of the same commit has, or that is taken in the table. If even that cannot be asked,
+ * a transient failure: the hop runs again.
+ */
+export async function takenIdFailure(
+  client: PoolClient,
+  sql: Statements,
+  mints: readonly TokenRecord[],
+): Promise<CommitFailure> {
+  const ids = mints.map((token) => token.id);
+  const repeated = firstDuplicate(ids);
+  let taken: Set<string>;
+  try {
+    const { rows } = await exec(client, sql.existingIds, [ids]);
+    taken = new Set(rows.map((row) => row[0] as string));
+  } catch (error) {
+    // Nothing of the hop was written: running it again asks again.
+    return { kind: 'transient', cause: error };
   }
-  return { kind: 'mint-collision', tokenId: (mints[0] as TokenRecord).id };
+  const first = ids.find((id) => id === repeated || taken.has(id)) ?? repeated ?? (ids[0] as string);
+  return { kind: 'mint-collision', tokenId: first };
 }
 
 export function assertDistinctKeys(writes: StateWrite[]): void {

@@ -30,7 +30,14 @@ import { sourcesOf, type TokenRecord, type TokenStatus } from '../../core/token.
 import { firstDuplicate } from '../first-duplicate.js';
 import { statusCountsOf } from '../status-counts.js';
 import { fromTuple, type TokenTuple, tokenValues } from '../token-tuple.js';
-import { assertDistinctKeys, classifyUnconsumable, stage } from './commit-steps.js';
+import {
+  assertDistinctKeys,
+  classifyUnconsumable,
+  isTakenId,
+  refusable,
+  stage,
+  takenIdFailure,
+} from './commit-steps.js';
 import { commitOrFailure, exec } from './connection.js';
 import { commitFailure, conflictIn, HOW_TO_CREATE, isRetriable, storeError, verdictOf } from './failures.js';
 import { codeOf, HopTransaction, IN_FAILED_TRANSACTION, type PgTx } from './hop-transaction.js';
@@ -208,9 +215,10 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       }
       return await commitOrFailure(client);
     } catch (error) {
-      const failure = commitFailure(error, this.db.context(client));
       destroy = await this.db.abandon(client);
-      return { ok: false, failure };
+      if (!destroy && isTakenId(error))
+        return { ok: false, failure: await takenIdFailure(client, this.sql, mints) };
+      return { ok: false, failure: commitFailure(error, this.db.context(client)) };
     } finally {
       this.db.release(client, destroy);
     }
@@ -388,6 +396,15 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       try {
         assertDistinctKeys(hop.writes);
         const response = hop.response && { tokenId: consume.tokenId, value: hop.response };
+        if (!refusable(hop.writes) && !hop.revokes?.length) {
+          // Whatever goes wrong in the stage fails it, and turns the COMMIT behind it into a rollback: the two
+          // go out together.
+          const [, committed] = await settledBoth(
+            stage(client, this.sql, hop.writes, hop.mints, response),
+            commitOrFailure(client, tx.failure),
+          );
+          return committed.ok ? { ok: true, value: hop.value } : committed;
+        }
         const failure =
           (await stage(client, this.sql, hop.writes, hop.mints, response)) ??
           (await revokeStaged(client, this.sql, hop.revokes, now + this.retentionMs));
@@ -398,13 +415,15 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
         const committed = await commitOrFailure(client, tx.failure);
         return committed.ok ? { ok: true, value: hop.value } : committed;
       } catch (error) {
+        destroy = await this.db.abandon(client);
+        if (error instanceof TollgateError) throw error;
+        if (!destroy && isTakenId(error)) {
+          return { ok: false, failure: await takenIdFailure(client, this.sql, hop.mints) };
+        }
         // A statement refused because the handler left the transaction aborted: the handler's error says why.
         const cause =
           codeOf(error) === IN_FAILED_TRANSACTION && tx.failure !== undefined ? tx.failure : error;
-        const failure = commitFailure(cause, this.db.context(client));
-        destroy = await this.db.abandon(client);
-        if (error instanceof TollgateError) throw error;
-        return { ok: false, failure };
+        return { ok: false, failure: commitFailure(cause, this.db.context(client)) };
       }
     } finally {
       tx.close();

@@ -66,8 +66,9 @@ const NO_KEYS = 'ARRAY[]::text[]';
  * What a handler staged, as one statement with only the parts it needs. Its parameters, in order and only for
  * the parts present: the writes (key, value or NULL to delete, expected version or NULL for a blind write); the
  * tokens to mint, one parameter per insert column (scalars for 'one', arrays for 'many'); the consumed token
- * and its stored answer. Answers the keys whose conditional write held, the keys present that a delete at
- * version 0 expected absent, and the ids minted. Its parts touch distinct rows, so running them side by side is
+ * and its stored answer. Answers the keys whose conditional write held and the keys present that a delete at
+ * version 0 expected absent. A token id already taken fails the statement (the primary key's unique violation),
+ * which leaves the transaction unable to commit. Its parts touch distinct rows, so running them side by side is
  * safe.
  */
 function stageText(s: string, { writes, mints, answer }: StageShape): string {
@@ -75,7 +76,6 @@ function stageText(s: string, { writes, mints, answer }: StageShape): string {
   let next = 1;
   let held = NO_KEYS;
   let present = NO_KEYS;
-  let minted = NO_KEYS;
   if (writes) {
     parts.push(`w AS (
         SELECT * FROM unnest($1::text[], $2::text[], $3::integer[]) WITH ORDINALITY AS w(key, value, expected, n)
@@ -111,16 +111,15 @@ function stageText(s: string, { writes, mints, answer }: StageShape): string {
   }
   if (mints !== 'none') {
     const insert = mints === 'one' ? insertToken(s, next) : insertTokens(s, next);
-    parts.push(`minted AS (${insert} ON CONFLICT (id) DO NOTHING RETURNING id)`);
+    parts.push(`minted AS (${insert})`);
     next += INSERT_TYPES.length;
-    minted = 'ARRAY(SELECT id FROM minted)';
   }
   if (answer) {
     parts.push(
       `answered AS (UPDATE ${s}.tokens SET response = $${next + 1}::text::json WHERE id = $${next})`,
     );
   }
-  const selected = `SELECT ${held}, ${present}, ${minted}`;
+  const selected = `SELECT ${held}, ${present}`;
   return parts.length === 0 ? selected : `WITH ${parts.join(',\n      ')}\n      ${selected}`;
 }
 

@@ -488,6 +488,34 @@ describe("PostgreSQL store: the handler's own SQL in the hop's transaction", () 
     expect((await store.getToken(token.id))?.status).toBe('pending');
   });
 
+  it.each([
+    ['no state write', []],
+    ['a blind state write', [{ key: 'own-8/state', value: 1 }]],
+    ['a conditional state write', [{ key: 'own-8/state', value: 1, expectedVersion: 0 }]],
+  ] as Array<[string, StateWrite[]]>)(
+    'reports a taken token id of a hop with %s, and writes nothing of it',
+    async (_what, writes) => {
+      const taken = await mintRoot(store);
+      const fresh = pendingToken({ destination: queue, payload: { f: 1 } }, { mintedBy: 'ledger', now: 5 });
+      for (const mints of [
+        [fresh, { ...taken }],
+        [fresh, { ...fresh }],
+      ]) {
+        const token = await mintRoot(store);
+        const outcome = await store.ownData.transact(consumeOf(token), Date.now(), async ({ handle }) => {
+          await credit(handle, 'own-8', 1);
+          return hop('x', { writes, mints });
+        });
+        expect(outcome).toEqual({ ok: false, failure: { kind: 'mint-collision', tokenId: mints[1]?.id } });
+        expect((await store.getToken(token.id))?.status).toBe('pending');
+      }
+      expect(await balance('own-8')).toBeUndefined();
+      expect(await store.readState('own-8/state')).toBeUndefined();
+      expect(await store.getToken(fresh.id)).toBeUndefined();
+      expect(await store.getToken(taken.id)).toEqual(taken);
+    },
+  );
+
   // The staging statement has only the parts a hop needs: every combination of them, committed and read back.
   const shapes = [false, true].flatMap((writes) =>
     [0, 1, 2].flatMap((mints) =>
