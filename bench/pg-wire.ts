@@ -41,7 +41,9 @@ export interface Counted {
 /**
  * A TCP proxy in front of PostgreSQL that reads the client → server half of the protocol and counts what is
  * executed: each extended-protocol Execute is one statement (the one its portal was bound to, by the Parse that
- * named it), each simple-protocol Query one per `;`-separated statement; a round trip is a Sync or a Query. It
+ * named it), each simple-protocol Query one per `;`-separated statement. A round trip is a Sync or a Query sent
+ * while none sent before it awaits its answer (the server's ReadyForQuery); one sent behind another without
+ * waiting (pipelined) rides the same round trip. It
  * does not depend on the client library (node-postgres here, whatever DBOS runs inside) and needs nothing on the
  * server (pg_stat_statements is not preloaded on it). Only for untimed runs: it adds a hop to every round trip.
  */
@@ -103,18 +105,29 @@ export class WireCounter {
       this.#sockets.delete(upstream);
     };
     for (const socket of [client, upstream]) socket.on('error', end).on('close', end);
-    upstream.on('data', (chunk) => client.write(chunk));
+    // Sync points sent and not yet answered: a new one starts a round trip only when there are none.
+    let unanswered = 0;
+    const answers = new BackendParser(() => {
+      unanswered = Math.max(0, unanswered - 1);
+    });
     const parser = new FrontendParser(
       (kind) => {
         if (this.#counting) this.#byKind.set(kind, (this.#byKind.get(kind) ?? 0) + 1);
       },
       () => {
-        if (this.#counting) this.#roundTrips += 1;
+        if (this.#counting && unanswered === 0) this.#roundTrips += 1;
+        unanswered += 1;
       },
+      () => answers.expectSslAnswer(),
     );
+    // Each side's chunk is read before it is passed on, so an answer is counted before the client can react to it.
+    upstream.on('data', (chunk) => {
+      answers.push(chunk);
+      client.write(chunk);
+    });
     client.on('data', (chunk) => {
-      upstream.write(chunk);
       parser.push(chunk);
+      upstream.write(chunk);
     });
   }
 }
@@ -128,7 +141,8 @@ class FrontendParser {
 
   constructor(
     private readonly onStatement: (kind: string) => void,
-    private readonly onRoundTrip: () => void,
+    private readonly onSyncPoint: () => void,
+    private readonly onSslRequest: () => void,
   ) {}
 
   push(chunk: Buffer): void {
@@ -139,7 +153,9 @@ class FrontendParser {
         if (this.#buffer.length < 8) return;
         const length = this.#buffer.readInt32BE(0);
         if (this.#buffer.length < length) return;
-        if (this.#buffer.readInt32BE(4) === 196608) this.#started = true;
+        const code = this.#buffer.readInt32BE(4);
+        if (code === 196608) this.#started = true;
+        else if (code === SSL_REQUEST) this.onSslRequest();
         this.#buffer = this.#buffer.subarray(length);
         continue;
       }
@@ -155,8 +171,8 @@ class FrontendParser {
 
   #message(type: string, body: Buffer): void {
     switch (type) {
-      case 'Q': // simple query: one round trip, maybe several statements
-        this.onRoundTrip();
+      case 'Q': // simple query: a sync point of its own, maybe several statements
+        this.onSyncPoint();
         for (const statement of cString(body, 0).value.split(';')) {
           if (statement.trim() !== '') this.onStatement(kindOf(statement));
         }
@@ -176,14 +192,47 @@ class FrontendParser {
       case 'E': // Execute: portal name
         this.onStatement(kindOf(this.#portals.get(cString(body, 0).value) ?? '?'));
         break;
-      case 'S': // Sync: the end of an extended-protocol round trip
-        this.onRoundTrip();
+      case 'S': // Sync: the end of an extended-protocol batch, answered with one ReadyForQuery
+        this.onSyncPoint();
         break;
       default:
         break;
     }
   }
 }
+
+/** The request code of an SSLRequest, which the server answers with one untyped byte. */
+const SSL_REQUEST = 80877103;
+
+/** Frames the backend (server → client) messages of one connection; reports each ReadyForQuery. */
+class BackendParser {
+  #buffer: Buffer = Buffer.alloc(0);
+  #sslAnswers = 0;
+
+  constructor(private readonly onReadyForQuery: () => void) {}
+
+  expectSslAnswer(): void {
+    this.#sslAnswers += 1;
+  }
+
+  push(chunk: Buffer): void {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    for (;;) {
+      if (this.#sslAnswers > 0 && this.#buffer.length > 0) {
+        this.#sslAnswers -= 1;
+        this.#buffer = this.#buffer.subarray(1);
+        continue;
+      }
+      if (this.#buffer.length < 5) return;
+      const length = this.#buffer.readInt32BE(1);
+      if (this.#buffer.length < length + 1) return;
+      if (this.#buffer[0] === READY_FOR_QUERY) this.onReadyForQuery();
+      this.#buffer = this.#buffer.subarray(length + 1);
+    }
+  }
+}
+
+const READY_FOR_QUERY = 'Z'.charCodeAt(0);
 
 function cString(buffer: Buffer, start: number): { value: string; next: number } {
   const end = buffer.indexOf(0, start);

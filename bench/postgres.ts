@@ -55,7 +55,8 @@ export async function runPostgresBench(options: PostgresBenchOptions = {}): Prom
   console.log(
     '\nStatements were counted at the wire: a TCP proxy in front of PostgreSQL reads what the clients send, in a ' +
       'separate untimed run of sequential signals (no timed run goes through it). Each extended-protocol Execute is ' +
-      'one statement, each simple-protocol Query one per `;`-separated statement; a round trip is a Sync or a Query. ' +
+      'one statement, each simple-protocol Query one per `;`-separated statement; a round trip is a Sync or a Query ' +
+      'sent while none before it awaits its answer (one sent behind another without waiting rides along). ' +
       'By first keyword: B BEGIN, C COMMIT, R ROLLBACK, S SELECT, I INSERT, U UPDATE, D DELETE, W WITH (a CTE).',
   );
 }

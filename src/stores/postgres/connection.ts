@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { PoolClient } from 'pg';
 import { StoreFailureError } from '../../core/errors.js';
 import type { CommitFailure } from '../../core/store.js';
@@ -46,6 +47,30 @@ export async function exec(client: PoolClient, statement: Statement, values: unk
     types: TYPES,
   });
   return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+}
+
+/**
+ * Two statements sent without waiting for the first one's answer, in one write (the pool's connections
+ * pipeline): one round trip instead of two. `first` and `second` must each hand their statement to the client
+ * before their first await. Resolves with both answers once both have come, or rejects with the first failure.
+ */
+export async function pipelined<A, B>(
+  client: PoolClient,
+  first: () => Promise<A>,
+  second: () => Promise<B>,
+): Promise<[A, B]> {
+  const stream = (client as PoolClient & { connection: { stream: Duplex } }).connection.stream;
+  stream.cork();
+  let sent: [Promise<A>, Promise<B>];
+  try {
+    sent = [first(), second()];
+  } finally {
+    stream.uncork();
+  }
+  const [a, b] = await Promise.allSettled(sent);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
 }
 
 /** COMMIT, checking it did: PostgreSQL answers COMMIT in an aborted transaction with a rollback, not an error. */

@@ -38,7 +38,7 @@ import {
   stage,
   takenIdFailure,
 } from './commit-steps.js';
-import { commitOrFailure, exec } from './connection.js';
+import { commitOrFailure, exec, pipelined } from './connection.js';
 import { commitFailure, conflictIn, HOW_TO_CREATE, isRetriable, storeError, verdictOf } from './failures.js';
 import { codeOf, HopTransaction, IN_FAILED_TRANSACTION, type PgTx } from './hop-transaction.js';
 import { listPage, listScheduled } from './listing.js';
@@ -354,9 +354,10 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       // 1. Consume first: from here on the token's row is locked until commit or rollback.
       try {
         // BEGIN and the consume go out together: one round trip where the connection pipelines.
-        const [, consumed] = await settledBoth(
-          client.query(BEGIN_HOP),
-          exec(client, this.sql.consumeReading, this.consumeValues(consume, now, false)),
+        const [, consumed] = await pipelined(
+          client,
+          () => client.query(BEGIN_HOP),
+          () => exec(client, this.sql.consumeReading, this.consumeValues(consume, now, false)),
         );
         const prior = consumed.rows[0] as TokenTuple | undefined;
         if (prior === undefined) {
@@ -399,9 +400,10 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
         if (!refusable(hop.writes) && !hop.revokes?.length) {
           // Whatever goes wrong in the stage fails it, and turns the COMMIT behind it into a rollback: the two
           // go out together.
-          const [, committed] = await settledBoth(
-            stage(client, this.sql, hop.writes, hop.mints, response),
-            commitOrFailure(client, tx.failure),
+          const [, committed] = await pipelined(
+            client,
+            () => stage(client, this.sql, hop.writes, hop.mints, response),
+            () => commitOrFailure(client, tx.failure),
           );
           return committed.ok ? { ok: true, value: hop.value } : committed;
         }
@@ -480,14 +482,6 @@ async function readStateOn(client: PoolClient, sql: Statements, key: string): Pr
   const { rows } = await exec(client, sql.getState, [key]);
   const row = rows[0] as [string, number] | undefined;
   return row ? { key, value: JSON.parse(row[0]) as JsonValue, version: row[1] } : undefined;
-}
-
-/** Both answers, once both have come; the first failure if either failed (no answer left unawaited). */
-async function settledBoth<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
-  const [a, b] = await Promise.allSettled([first, second]);
-  if (a.status === 'rejected') throw a.reason;
-  if (b.status === 'rejected') throw b.reason;
-  return [a.value, b.value];
 }
 
 /** PostgreSQL text cannot hold NUL: no stored id has one, so a lookup by such an id finds nothing. */
