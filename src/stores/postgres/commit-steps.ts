@@ -117,14 +117,23 @@ export async function takenIdFailure(
   const repeated = firstDuplicate(ids);
   let taken: Set<string>;
   try {
-    const { rows } = await exec(client, sql.existingIds, [ids]);
-    taken = new Set(rows.map((row) => row[0] as string));
+    taken = await takenIds(client, sql, ids);
   } catch (error) {
     // Nothing of the hop was written: running it again asks again.
     return { kind: 'transient', cause: error };
   }
   const first = ids.find((id) => id === repeated || taken.has(id)) ?? repeated ?? (ids[0] as string);
   return { kind: 'mint-collision', tokenId: first };
+}
+
+/** Which of `ids` are token ids in the table. */
+export async function takenIds(
+  client: PoolClient,
+  sql: Statements,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  const { rows } = await exec(client, sql.existingIds, [ids]);
+  return new Set(rows.map((row) => row[0] as string));
 }
 
 export function assertDistinctKeys(writes: StateWrite[]): void {

@@ -37,6 +37,7 @@ import {
   refusable,
   stage,
   takenIdFailure,
+  takenIds,
 } from './commit-steps.js';
 import { commitOrFailure, exec, pipelined } from './connection.js';
 import { commitFailure, conflictIn, HOW_TO_CREATE, isRetriable, storeError, verdictOf } from './failures.js';
@@ -167,8 +168,7 @@ export class PostgresTokenStore implements TokenStore<PgTx> {
       } catch (error) {
         if (verdictOf(error) !== 'duplicate') throw error;
         const ids = tokens.map((t) => t.id);
-        const { rows } = await exec(client, this.sql.existingIds, [ids]);
-        const taken = new Set(rows.map((row) => row[0] as string));
+        const taken = await takenIds(client, this.sql, ids);
         throw new TokenExistsError(ids.find((id) => taken.has(id)) ?? (ids[0] as string), 'id taken');
       }
     });
